@@ -1,0 +1,264 @@
+//! The one error type of the API. Every variant has a stable snake_case `code` and an HTTP status;
+//! every error answers `{"error": {"code", "message", "type"}}`. A 5xx never shows its cause to
+//! the client: the cause is logged, the client gets a generic message.
+
+use actix_web::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `Retry-After` of a `too_many_queued_jobs` refusal.
+pub const QUEUE_RETRY_AFTER_SECS: u64 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    // 400: the request itself is malformed.
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    UnsupportedContentType(String),
+    #[error("invalid query string: {0}")]
+    InvalidQuery(String),
+    #[error("invalid path parameter: {0}")]
+    InvalidPath(String),
+    #[error("{0:?} is not a job id (a UUID)")]
+    InvalidJobId(String),
+    #[error("the cursor is not one this API returned; start again without it")]
+    InvalidCursor,
+    #[error("unknown format {0:?}; use one of json, srt, vtt, txt, tsv, rttm")]
+    InvalidFormat(String),
+    #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
+    InvalidIdempotencyKey,
+    #[error("the form has no `file` field; send the audio as a multipart field named `file`")]
+    MissingFile,
+    #[error("the uploaded file is empty")]
+    EmptyUpload,
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("path must be absolute")]
+    PathNotAbsolute,
+    #[error("callback_url: {0}")]
+    InvalidCallbackUrl(String),
+    // 401
+    #[error("this API needs a key: send `Authorization: Bearer <key>`")]
+    MissingApiKey,
+    #[error("the API key is not valid (unknown, revoked, or not sent as `Authorization: Bearer <key>`)")]
+    InvalidApiKey,
+    // 403
+    #[error("only an admin API key may do this")]
+    AdminRequired,
+    #[error("{0}")]
+    PathNotAllowed(String),
+    // 404
+    #[error("no job with id {0}")]
+    JobNotFound(uuid::Uuid),
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    // 405
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+    // 409
+    #[error("the Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("job {id} is {status}; the result is ready when it has succeeded")]
+    JobNotFinished { id: uuid::Uuid, status: &'static str },
+    #[error("job {id} failed ({code}): {message}")]
+    JobFailed { id: uuid::Uuid, code: String, message: String },
+    #[error("job {0} was canceled; it has no result")]
+    JobCanceled(uuid::Uuid),
+    // 410
+    #[error("the result of job {0} was deleted by the retention policy")]
+    ResultExpired(uuid::Uuid),
+    #[error("job {id} already finished ({status}); nothing to cancel")]
+    JobAlreadyFinished { id: uuid::Uuid, status: &'static str },
+    // 413
+    #[error("the upload is larger than the limit of {0} MiB")]
+    UploadTooLarge(u64),
+    #[error("the request body is larger than the limit of {0} bytes")]
+    BodyTooLarge(usize),
+    // 429
+    #[error("this API key already has {limit} jobs queued, its limit; retry when some have started")]
+    TooManyQueuedJobs { limit: i64 },
+    // 422: well-formed, but refused.
+    #[error("{field}: {message}")]
+    InvalidOption { field: String, message: String },
+    #[error("{0}")]
+    UrlNotAllowed(String),
+    #[error("callback_url: {0}")]
+    CallbackUrlNotAllowed(String),
+    #[error("{field}: {message}")]
+    InvalidConfig { field: String, message: String },
+    #[error(
+        "callback_url needs a signing secret: set webhooks.secret (APP_WEBHOOKS__SECRET), or submit with an API key"
+    )]
+    WebhookSecretNotConfigured,
+    #[error("{0}")]
+    InputNotFound(String),
+    #[error("{0}")]
+    InputNotAFile(String),
+    // 5xx: the message is generic, the cause goes to the log.
+    #[error("not ready: {0} unreachable")]
+    NotReady(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidBody(_) => "invalid_body",
+            Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::InvalidQuery(_) => "invalid_query",
+            Self::InvalidPath(_) => "invalid_path_parameter",
+            Self::InvalidJobId(_) => "invalid_job_id",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::InvalidFormat(_) => "invalid_format",
+            Self::InvalidIdempotencyKey => "invalid_idempotency_key",
+            Self::MissingFile => "missing_file",
+            Self::EmptyUpload => "empty_upload",
+            Self::InvalidUrl(_) => "invalid_url",
+            Self::PathNotAbsolute => "path_not_absolute",
+            Self::InvalidCallbackUrl(_) => "invalid_callback_url",
+            Self::CallbackUrlNotAllowed(_) => "callback_url_not_allowed",
+            Self::WebhookSecretNotConfigured => "webhook_secret_not_configured",
+            Self::MissingApiKey => "missing_api_key",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::AdminRequired => "admin_required",
+            Self::PathNotAllowed(_) => "path_not_allowed",
+            Self::JobNotFound(_) => "job_not_found",
+            Self::RouteNotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::JobNotFinished { .. } => "job_not_finished",
+            Self::JobFailed { .. } => "job_failed",
+            Self::JobCanceled(_) => "job_canceled",
+            Self::ResultExpired(_) => "result_expired",
+            Self::InvalidConfig { .. } => "invalid_config",
+            Self::JobAlreadyFinished { .. } => "job_already_finished",
+            Self::UploadTooLarge(_) => "upload_too_large",
+            Self::BodyTooLarge(_) => "body_too_large",
+            Self::TooManyQueuedJobs { .. } => "too_many_queued_jobs",
+            Self::InvalidOption { .. } => "invalid_option",
+            Self::UrlNotAllowed(_) => "url_not_allowed",
+            Self::InputNotFound(_) => "input_not_found",
+            Self::InputNotAFile(_) => "input_not_a_file",
+            Self::NotReady(_) => "not_ready",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingApiKey | Self::InvalidApiKey => StatusCode::UNAUTHORIZED,
+            Self::PathNotAllowed(_) | Self::AdminRequired => StatusCode::FORBIDDEN,
+            Self::TooManyQueuedJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::JobNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::IdempotencyKeyReused
+            | Self::JobNotFinished { .. }
+            | Self::JobFailed { .. }
+            | Self::JobCanceled(_)
+            | Self::JobAlreadyFinished { .. } => StatusCode::CONFLICT,
+            Self::UploadTooLarge(_) | Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ResultExpired(_) => StatusCode::GONE,
+            Self::InvalidOption { .. }
+            | Self::UrlNotAllowed(_)
+            | Self::CallbackUrlNotAllowed(_)
+            | Self::InvalidConfig { .. }
+            | Self::WebhookSecretNotConfigured
+            | Self::InputNotFound(_)
+            | Self::InputNotAFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorObject {
+    /// Stable, machine-readable, snake_case; e.g. `job_not_found`.
+    #[schema(example = "job_not_found")]
+    pub code: &'static str,
+    /// What went wrong and how to fix it, for humans.
+    pub message: String,
+    /// `invalid_request` for 4xx (fix the request), `internal` for 5xx (retry later).
+    #[serde(rename = "type")]
+    #[schema(example = "invalid_request")]
+    pub kind: &'static str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status();
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "internal error");
+        }
+        let kind = if status.is_server_error() { "internal" } else { "invalid_request" };
+        let body = ErrorBody { error: ErrorObject { code: self.code(), message: self.to_string(), kind } };
+        let mut response = HttpResponse::build(status);
+        match self {
+            Self::MissingApiKey | Self::InvalidApiKey => {
+                response.insert_header((WWW_AUTHENTICATE, "Bearer"));
+            }
+            Self::TooManyQueuedJobs { .. } => {
+                response.insert_header((RETRY_AFTER, QUEUE_RETRY_AFTER_SECS.to_string()));
+            }
+            _ => {}
+        }
+        response.json(body)
+    }
+}
+
+impl From<jobs::StoreError> for ApiError {
+    fn from(e: jobs::StoreError) -> Self {
+        match e {
+            jobs::StoreError::IdempotencyConflict => Self::IdempotencyKeyReused,
+            jobs::StoreError::TooManyQueued { limit } => Self::TooManyQueuedJobs { limit },
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<jobs::validate::InvalidField> for ApiError {
+    fn from(e: jobs::validate::InvalidField) -> Self {
+        Self::InvalidOption { field: e.field.to_string(), message: e.message }
+    }
+}
+
+impl From<jobs::net::UrlRefused> for ApiError {
+    fn from(e: jobs::net::UrlRefused) -> Self {
+        use jobs::net::UrlRefused;
+        match e {
+            UrlRefused::Malformed(_) | UrlRefused::NoHost => Self::InvalidUrl(e.to_string()),
+            UrlRefused::Scheme(_) | UrlRefused::ForbiddenAddress(_) => Self::UrlNotAllowed(e.to_string()),
+        }
+    }
+}
+
+impl From<jobs::validate::PathRefused> for ApiError {
+    fn from(e: jobs::validate::PathRefused) -> Self {
+        use jobs::validate::PathRefused;
+        match e {
+            PathRefused::NotAbsolute => Self::PathNotAbsolute,
+            PathRefused::NotFound(_) => Self::InputNotFound(e.to_string()),
+            PathRefused::NotAFile(_) => Self::InputNotAFile(e.to_string()),
+            PathRefused::OutsideRoots | PathRefused::NoRoots => Self::PathNotAllowed(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The HTTP service: job submission (upload, URL or server path), status, results, logs,
+//! cancellation and deletion, worker status, health checks, OpenAPI and Swagger UI.
+//!
+//! `main.rs` is thin; everything lives here so tests can start the real application on port 0.
+
+pub mod auth;
+pub mod error;
+pub mod keywatch;
+pub mod metrics;
+pub mod openapi;
+pub mod retention;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod views;
+pub mod webhooks;
+
+pub use error::ApiError;
+pub use startup::{AppState, Application};

@@ -1,0 +1,83 @@
+//! `GET /v1/models`: the Whisper models installed in `worker.models_dir` (directories named
+//! `whisper-NAME`), their size on disk, their languages, and which live workers have them loaded.
+
+use std::path::Path;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::startup::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelView {
+    /// What jobs name in `model`, e.g. `tiny.en`.
+    #[schema(example = "tiny.en")]
+    pub name: String,
+    pub size_bytes: u64,
+    /// Only English for `.en` models.
+    pub english_only: bool,
+    /// ISO 639-1 codes the model transcribes.
+    pub languages: Vec<String>,
+    /// Live workers that have the model loaded.
+    pub loaded_on: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    pub models: Vec<ModelView>,
+}
+
+/// Models installed on this machine's `worker.models_dir` (shared with the workers).
+#[utoipa::path(get, path = "/v1/models", tag = "config", operation_id = "getModels",
+    responses(
+        (status = 200, description = "Installed models", body = ModelList),
+        (status = 500, description = "`internal_error`", body = ErrorBody),
+    ))]
+pub async fn get_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let dir = state.settings.worker.models_dir.clone();
+    let installed = tokio::task::spawn_blocking(move || scan(&dir)).await.map_err(ApiError::internal)?;
+    let workers = state.store.live_workers(state.settings.queue.worker_timeout()).await?;
+    let models = installed
+        .into_iter()
+        .map(|(name, size_bytes)| {
+            let english_only = name.ends_with(".en");
+            let languages = if english_only {
+                vec!["en".to_string()]
+            } else {
+                jobs::validate::LANGUAGES.iter().map(|l| l.to_string()).collect()
+            };
+            let loaded_on = workers.iter().filter(|w| w.loaded_models.contains(&name)).map(|w| w.id.clone()).collect();
+            ModelView { name, size_bytes, english_only, languages, loaded_on }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ModelList { models }))
+}
+
+/// `(name, size)` of each `whisper-NAME` directory, sorted by name. A missing directory is none.
+fn scan(dir: &Path) -> Vec<(String, u64)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut models: Vec<(String, u64)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_prefix("whisper-")?.to_string();
+            Some((name, size_on_disk(&e.path())))
+        })
+        .collect();
+    models.sort();
+    models
+}
+
+fn size_on_disk(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_on_disk(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,178 @@
+//! Builds the application from [`Settings`]: connections, shared state, routes, server.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use jobs::runtime::{Runtime, RuntimeSettings};
+use jobs::{AudioStorage, JobStore, Queue, Settings};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::openapi::ApiDoc;
+use crate::{auth, routes, telemetry};
+
+/// Largest JSON body accepted (submissions are small; uploads go as multipart).
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// What every handler shares. One instance per process, behind an `Arc` (`web::Data`).
+pub struct AppState {
+    pub settings: Settings,
+    pub store: JobStore,
+    pub queue: Queue,
+    pub storage: AudioStorage,
+    /// `inputs.path_roots`, canonicalised once at start-up.
+    pub roots: Vec<PathBuf>,
+    pub metrics: Arc<Metrics>,
+    /// Runtime settings in force (`PUT /v1/config`), polled from PostgreSQL.
+    pub runtime: Arc<Runtime>,
+    /// Whether any API key is active, kept current by PostgreSQL notifications.
+    pub keys: Arc<crate::keywatch::KeyWatch>,
+}
+
+impl AppState {
+    pub fn max_upload_mb(&self) -> u64 {
+        self.runtime.get().settings.max_upload_mb
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb().saturating_mul(1024 * 1024)
+    }
+
+    pub fn default_preset(&self) -> String {
+        self.runtime.get().settings.default_preset.clone()
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (creating the database and applying migrations) and Redis, then
+    /// binds `api.host:api.port` (port 0 picks a free one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = JobStore::connect(&settings.database.url, settings.database.max_connections)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let queue =
+            Queue::connect(&settings.redis.url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
+        let runtime = Arc::new(Runtime::new(RuntimeSettings::defaults(&settings)));
+        runtime.refresh(&store).await.context("reading the runtime settings")?;
+        if !store.any_active_key().await.context("reading API keys")? {
+            tracing::warn!(
+                "NO API KEY IS CONFIGURED: the API is OPEN to anyone who can reach it, and every caller is an admin. \
+                 Create a key with `api keys create --name NAME --admin` to require keys"
+            );
+        }
+        Self::build_with(settings, store, queue, runtime)
+    }
+
+    /// Like [`Application::build`] with connections made elsewhere.
+    pub fn build_with(
+        settings: Settings,
+        store: JobStore,
+        queue: Queue,
+        runtime: Arc<Runtime>,
+    ) -> anyhow::Result<Self> {
+        let storage = AudioStorage::new(&settings.storage.dir)
+            .with_context(|| format!("creating storage directory {}", settings.storage.dir.display()))?;
+        let roots = jobs::validate::canonical_roots(&settings.inputs.path_roots);
+        if roots.len() < settings.inputs.path_roots.len() {
+            tracing::warn!(configured = ?settings.inputs.path_roots, usable = ?roots, "some input roots do not exist");
+        }
+        let address = (settings.api.host.clone(), settings.api.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {}:{}", address.0, address.1))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.api.workers;
+        let deliverer = crate::webhooks::Deliverer::new(
+            store.clone(),
+            settings.webhooks.clone(),
+            settings.inputs.allow_private_urls,
+        )
+        .context("building the webhook client")?;
+        tokio::spawn(deliverer.run());
+        let metrics = Arc::new(Metrics::new());
+        tokio::spawn(crate::metrics::run(
+            metrics.clone(),
+            store.clone(),
+            settings.metrics.refresh(),
+            settings.queue.worker_timeout(),
+        ));
+        tokio::spawn(runtime.clone().watch(store.clone(), settings.runtime.poll()));
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            storage.clone(),
+            runtime.clone(),
+            settings.runtime.retention_pass(),
+        ));
+        let keys = Arc::new(crate::keywatch::KeyWatch::default());
+        let watch = keys.clone();
+        let pool = store.pool().clone();
+        tokio::spawn(async move { watch.run(pool).await });
+        let state = web::Data::new(AppState { settings, store, queue, storage, roots, metrics, runtime, keys });
+        let spec = ApiDoc::openapi();
+
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(extractor_errors::json())
+                .app_data(extractor_errors::query())
+                .app_data(extractor_errors::path())
+                .wrap(from_fn(auth::authenticate))
+                .wrap(from_fn(telemetry::request_log))
+                .configure(routes::configure)
+                .service(web::redirect("/docs", "/docs/"))
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
+                .default_service(web::to(routes::not_found))
+        });
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(port, "listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Extractor failures answer in the one error shape, never actix's plain text.
+mod extractor_errors {
+    use super::*;
+    use actix_web::error::JsonPayloadError;
+
+    pub fn json() -> web::JsonConfig {
+        web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| {
+            match err {
+                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::BodyTooLarge(JSON_LIMIT)
+                }
+                JsonPayloadError::ContentType => ApiError::UnsupportedContentType("send application/json".into()),
+                other => ApiError::InvalidBody(format!("invalid JSON body: {other}")),
+            }
+            .into()
+        })
+    }
+
+    pub fn query() -> web::QueryConfig {
+        web::QueryConfig::default().error_handler(|err, _req| ApiError::InvalidQuery(err.to_string()).into())
+    }
+
+    pub fn path() -> web::PathConfig {
+        web::PathConfig::default().error_handler(|err, _req| ApiError::InvalidPath(err.to_string()).into())
+    }
+}

@@ -1,0 +1,181 @@
+//! What the API answers: the JSON views of jobs, logs and workers.
+
+use chrono::{DateTime, Utc};
+use jobs::{Job, JobInput, JobOptions, JobStatus, LogLine, WorkerInfo};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where to go next for a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobLinks {
+    #[serde(rename = "self")]
+    #[schema(example = "/v1/jobs/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")]
+    pub self_: String,
+    pub result: String,
+    pub logs: String,
+    pub cancel: String,
+}
+
+impl JobLinks {
+    pub fn new(id: Uuid) -> Self {
+        let base = format!("/v1/jobs/{id}");
+        Self {
+            result: format!("{base}/result"),
+            logs: format!("{base}/logs"),
+            cancel: format!("{base}/cancel"),
+            self_: base,
+        }
+    }
+}
+
+/// The answer to a submission: small, like Meilisearch's enqueued task.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmittedJob {
+    pub id: Uuid,
+    pub status: JobStatus,
+    pub created_at: DateTime<Utc>,
+    pub links: JobLinks,
+}
+
+impl SubmittedJob {
+    pub fn new(job: &Job) -> Self {
+        Self { id: job.id, status: job.status(), created_at: job.created_at, links: JobLinks::new(job.id) }
+    }
+}
+
+/// Where the audio comes from, as the client described it (the storage key stays internal).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputView {
+    Upload {
+        filename: Option<String>,
+        size_bytes: u64,
+    },
+    Url {
+        url: String,
+    },
+    /// The canonical path the job reads.
+    Path {
+        path: String,
+    },
+}
+
+impl From<&JobInput> for InputView {
+    fn from(input: &JobInput) -> Self {
+        match input {
+            JobInput::Upload { filename, size_bytes, .. } => {
+                Self::Upload { filename: filename.clone(), size_bytes: *size_bytes }
+            }
+            JobInput::Url { url } => Self::Url { url: url.clone() },
+            JobInput::Path { path } => Self::Path { path: path.clone() },
+        }
+    }
+}
+
+/// Why a job failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobErrorView {
+    #[schema(example = "decode_failed")]
+    pub code: String,
+    pub message: String,
+}
+
+/// A job's full state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    pub id: Uuid,
+    pub status: JobStatus,
+    /// The pipeline stage running now (`fetch`, `decode`, `vad`, `transcribe`, `align`, `diarize`, `store`).
+    pub stage: Option<String>,
+    /// From 0 to 1.
+    pub progress: f32,
+    /// Length of the audio in seconds, once known.
+    pub duration: Option<f64>,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub worker_id: Option<String>,
+    pub input: InputView,
+    pub options: JobOptions,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Seconds spent processing: from `started_at` to `finished_at`, or to now while running.
+    pub elapsed_secs: Option<f64>,
+    pub cancel_requested: bool,
+    /// Where the job's status is POSTed when it finishes.
+    pub callback_url: Option<String>,
+    /// When the retention policy deleted the job's audio and result.
+    pub purged_at: Option<DateTime<Utc>>,
+    pub error: Option<JobErrorView>,
+    pub links: JobLinks,
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        let elapsed_secs = job.started_at.map(|start| {
+            let end = job.finished_at.unwrap_or_else(Utc::now);
+            ((end - start).num_milliseconds().max(0) as f64) / 1000.0
+        });
+        let error = job
+            .error_code
+            .as_ref()
+            .map(|code| JobErrorView { code: code.clone(), message: job.error_message.clone().unwrap_or_default() });
+        Self {
+            id: job.id,
+            status: job.status(),
+            stage: job.stage.clone(),
+            progress: job.progress,
+            duration: job.duration_secs,
+            attempt: job.attempt,
+            max_attempts: job.max_attempts,
+            worker_id: job.worker_id.clone(),
+            input: InputView::from(&job.input),
+            options: job.options.clone(),
+            created_at: job.created_at,
+            started_at: job.started_at,
+            finished_at: job.finished_at,
+            elapsed_secs,
+            cancel_requested: job.cancel_requested,
+            callback_url: job.callback_url.clone(),
+            purged_at: job.purged_at,
+            error,
+            links: JobLinks::new(job.id),
+        }
+    }
+}
+
+/// One page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` to read the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Log lines of a job, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogPage {
+    pub lines: Vec<LogLine>,
+    /// Pass as `since` to read only newer lines.
+    pub next_since: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueView {
+    pub queued: i64,
+    pub running: i64,
+}
+
+/// Live workers and the size of the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerStatus {
+    pub workers: Vec<WorkerInfo>,
+    pub queue: QueueView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}

@@ -1,0 +1,23 @@
+//! Integration tests of the HTTP API against real PostgreSQL and Redis. Each test gets its own
+//! database, Redis key prefix, storage directory and input root (see `helpers::spawn_app`).
+
+#[path = "api/auth.rs"]
+mod auth;
+#[path = "api/config.rs"]
+mod config;
+#[path = "api/helpers.rs"]
+mod helpers;
+#[path = "api/jobs.rs"]
+mod jobs_routes;
+#[path = "api/metrics.rs"]
+mod metrics;
+#[path = "api/openai.rs"]
+mod openai;
+#[path = "api/server.rs"]
+mod server;
+#[path = "api/submit.rs"]
+mod submit;
+#[path = "api/upload.rs"]
+mod upload;
+#[path = "api/webhooks.rs"]
+mod webhooks;

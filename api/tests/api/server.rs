@@ -1,0 +1,145 @@
+//! Workers, health, readiness, documentation and the error shape of unknown routes.
+
+use std::time::Duration;
+
+use jobs::WorkerInfo;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, test_settings, wait_for, TcpProxy};
+
+#[tokio::test]
+async fn workers_and_queue_counts() {
+    let app = spawn_app().await;
+    let body: Value = app.get("/v1/workers").await.json().await.unwrap();
+    assert_eq!(body, json!({"workers": [], "queue": {"queued": 0, "running": 0}}));
+
+    let a = app.submit().await;
+    app.submit().await;
+    app.claim(a).await;
+    let worker = WorkerInfo {
+        id: "gpu-1".into(),
+        hostname: "box".into(),
+        device: "cuda:0".into(),
+        version: "0.1.0".into(),
+        started_at: chrono::Utc::now(),
+        heartbeat_at: chrono::Utc::now(),
+        current_job: Some(a),
+        loaded_models: vec!["tiny.en".into()],
+    };
+    app.store.worker_heartbeat(&worker).await.unwrap();
+    let body: Value = app.get("/v1/workers").await.json().await.unwrap();
+    assert_eq!(body["queue"], json!({"queued": 1, "running": 1}));
+    let workers = body["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 1);
+    assert_eq!((workers[0]["id"].as_str(), workers[0]["device"].as_str()), (Some("gpu-1"), Some("cuda:0")));
+    assert_eq!(workers[0]["current_job"], a.to_string());
+}
+
+#[tokio::test]
+async fn health_and_ready() {
+    let app = spawn_app().await;
+    for path in ["/health", "/ready"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    }
+}
+
+#[tokio::test]
+async fn ready_fails_when_redis_becomes_unreachable() {
+    let proxy = TcpProxy::start("127.0.0.1:6379").await;
+    let app = spawn_app_with(|s| s.redis.url = format!("redis://127.0.0.1:{}", proxy.port)).await;
+    assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
+    proxy.cut();
+    let response = wait_for(Duration::from_secs(15), "/ready to fail", || async {
+        let response = app.get("/ready").await;
+        (response.status() != StatusCode::OK).then_some(response)
+    })
+    .await;
+    let message = assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+    assert_eq!(message, "not ready: redis unreachable");
+    assert_eq!(app.get("/health").await.status(), StatusCode::OK, "alive all the same");
+    // Submissions still succeed: the job waits in PostgreSQL for the reconciler.
+    assert_eq!(app.post_json(&json!({"path": app.input_file("a.wav")})).await.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn start_up_fails_clearly_without_redis() {
+    let storage = tempfile::TempDir::new().unwrap();
+    let root = tempfile::TempDir::new().unwrap();
+    let (mut settings, db_name) = test_settings(storage.path(), root.path());
+    settings.redis.url = "redis://127.0.0.1:1".into();
+    let error = api::Application::build(settings).await.err().expect("no Redis, no start");
+    assert!(format!("{error:#}").contains("Redis"), "{error:#}");
+    drop_database(&db_name).await;
+}
+
+async fn drop_database(name: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn docs_and_spec_are_served() {
+    let app = spawn_app().await;
+    let docs = app.get("/docs/").await;
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+    assert_eq!(app.get("/docs").await.status(), StatusCode::OK, "redirected to /docs/");
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut operations: Vec<&str> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    operations.sort();
+    assert_eq!(
+        operations,
+        [
+            "cancelJob",
+            "createTranscription",
+            "createTranslation",
+            "deleteJob",
+            "getConfig",
+            "getConfigOptions",
+            "getJobResult",
+            "getJobStatus",
+            "getJobs",
+            "getLogs",
+            "getModels",
+            "getServerStatus",
+            "health",
+            "metrics",
+            "ready",
+            "setConfig",
+            "submitJob"
+        ]
+    );
+    let body = &spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"];
+    assert!(body["application/json"].is_object() && body["multipart/form-data"].is_object());
+}
+
+#[test]
+fn committed_openapi_spec_matches_the_code() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let generated = api::openapi::spec_json();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is out of date with the code; regenerate it with\n    cargo run -p api -- openapi > openapi/openapi.json"
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    assert_error(app.get("/v2/nothing").await, StatusCode::NOT_FOUND, "not_found").await;
+    let put = app.client.put(app.url("/v1/jobs")).send().await.unwrap();
+    assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let post = app.client.post(app.url("/health")).send().await.unwrap();
+    assert_error(post, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}

@@ -1,0 +1,296 @@
+//! The store's conditional writes against a real PostgreSQL, and dispatch against a real Redis.
+
+use std::path::Path;
+use std::time::Duration;
+
+use jobs::store::{Inserted, NewJob, StoreError};
+use jobs::{CancelOutcome, Fence, JobInput, JobOptions, JobStatus, JobStore, Outcome, Queue};
+use uuid::Uuid;
+
+struct TestDb {
+    store: JobStore,
+    queue: Queue,
+}
+
+async fn spawn_db() -> TestDb {
+    let tag = Uuid::now_v7().simple().to_string();
+    let store = JobStore::connect(&format!("postgres://postgres@127.0.0.1:5432/test_{tag}"), 5)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (scripts/setup.sh starts it)");
+    let queue =
+        Queue::connect("redis://127.0.0.1:6379", &format!("test:{tag}:")).await.expect("Redis on 127.0.0.1:6379");
+    TestDb { store, queue }
+}
+
+fn new_job(max_attempts: i32) -> NewJob {
+    NewJob {
+        id: Uuid::now_v7(),
+        input: JobInput::Path { path: "/data/a.wav".into() },
+        options: JobOptions::default(),
+        idempotency_key: None,
+        request_hash: None,
+        max_attempts,
+    }
+}
+
+async fn insert(db: &TestDb, max_attempts: i32) -> Uuid {
+    match db.store.insert(new_job(max_attempts)).await.unwrap() {
+        Inserted::Created(job) => job.id,
+        Inserted::Existing(_) => unreachable!(),
+    }
+}
+
+async fn expire_lease(db: &TestDb, id: Uuid) {
+    sqlx::query("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(db.store.pool())
+        .await
+        .unwrap();
+}
+
+fn fence_of(job: &jobs::Job) -> Fence {
+    Fence { job_id: job.id, worker_id: job.worker_id.clone().unwrap(), attempt: job.attempt }
+}
+
+fn success() -> Outcome {
+    Outcome::Succeeded { result: serde_json::json!({"duration": 1.0, "segments": []}), duration_secs: 1.0 }
+}
+
+#[tokio::test]
+async fn a_job_is_claimed_once() {
+    let db = spawn_db().await;
+    let id = insert(&db, 3).await;
+    let lease = Duration::from_secs(30);
+    let (a, b) = tokio::join!(db.store.claim(id, "a", lease), db.store.claim(id, "b", lease));
+    let claims = [a.unwrap(), b.unwrap()];
+    assert_eq!(claims.iter().filter(|c| c.is_some()).count(), 1, "exactly one claim wins");
+    let job = claims.into_iter().flatten().next().unwrap();
+    assert_eq!((job.status(), job.attempt), (JobStatus::Running, 1));
+    assert!(db.store.claim(id, "c", lease).await.unwrap().is_none(), "a running job cannot be claimed");
+}
+
+#[tokio::test]
+async fn a_worker_that_lost_its_lease_cannot_write() {
+    let db = spawn_db().await;
+    let id = insert(&db, 3).await;
+    let lease = Duration::from_secs(30);
+    let old = db.store.claim(id, "old", lease).await.unwrap().unwrap();
+    expire_lease(&db, id).await;
+    let reaped = db.store.reap_expired().await.unwrap();
+    assert_eq!(reaped.len(), 1);
+    assert_eq!(reaped[0].status, JobStatus::Queued);
+    let new = db.store.claim(id, "new", lease).await.unwrap().unwrap();
+    assert_eq!(new.attempt, 2);
+
+    let old_fence = fence_of(&old);
+    assert!(!db.store.set_progress(&old_fence, "transcribe", 0.5).await.unwrap());
+    assert_eq!(db.store.renew_lease(&old_fence, lease).await.unwrap(), None);
+    assert!(!db.store.finish(&old_fence, &success(), "late").await.unwrap(), "the old worker's result is rejected");
+    assert!(db.store.result(id).await.unwrap().is_none());
+    assert_eq!(db.store.get(id).await.unwrap().unwrap().status(), JobStatus::Running);
+
+    let new_fence = fence_of(&new);
+    assert!(db.store.finish(&new_fence, &success(), "done").await.unwrap());
+    let job = db.store.get(id).await.unwrap().unwrap();
+    assert_eq!((job.status(), job.attempt, job.worker_id.as_deref()), (JobStatus::Succeeded, 2, Some("new")));
+    assert!(db.store.result(id).await.unwrap().is_some());
+    assert!(!db.store.finish(&new_fence, &success(), "twice").await.unwrap(), "a finished job stays finished");
+}
+
+#[tokio::test]
+async fn the_reaper_fails_a_job_after_its_last_attempt_and_honours_cancellation() {
+    let db = spawn_db().await;
+    let id = insert(&db, 2).await;
+    for attempt in 1..=2 {
+        let job = db.store.claim(id, "w", Duration::from_secs(30)).await.unwrap().unwrap();
+        assert_eq!(job.attempt, attempt);
+        expire_lease(&db, id).await;
+        db.store.reap_expired().await.unwrap();
+    }
+    let job = db.store.get(id).await.unwrap().unwrap();
+    assert_eq!(job.status(), JobStatus::Failed);
+    assert_eq!(job.error_code.as_deref(), Some("worker_lost"));
+    assert!(job.finished_at.is_some());
+
+    let id = insert(&db, 3).await;
+    db.store.claim(id, "w", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(matches!(db.store.cancel(id).await.unwrap(), CancelOutcome::Requested(_)));
+    expire_lease(&db, id).await;
+    db.store.reap_expired().await.unwrap();
+    assert_eq!(db.store.get(id).await.unwrap().unwrap().status(), JobStatus::Canceled);
+}
+
+#[tokio::test]
+async fn cancel_depends_on_the_state() {
+    let db = spawn_db().await;
+    let queued = insert(&db, 3).await;
+    assert!(
+        matches!(db.store.cancel(queued).await.unwrap(), CancelOutcome::Canceled(j) if j.status() == JobStatus::Canceled)
+    );
+    assert!(
+        db.store.claim(queued, "w", Duration::from_secs(30)).await.unwrap().is_none(),
+        "canceled jobs are never claimed"
+    );
+    assert!(matches!(db.store.cancel(queued).await.unwrap(), CancelOutcome::AlreadyFinished(_)));
+    assert!(matches!(db.store.cancel(Uuid::now_v7()).await.unwrap(), CancelOutcome::NotFound));
+
+    let running = insert(&db, 3).await;
+    let job = db.store.claim(running, "w", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(matches!(db.store.cancel(running).await.unwrap(), CancelOutcome::Requested(j) if j.cancel_requested));
+    assert_eq!(db.store.renew_lease(&fence_of(&job), Duration::from_secs(30)).await.unwrap(), Some(true));
+    assert!(db.store.finish(&fence_of(&job), &Outcome::Canceled, "canceled").await.unwrap());
+    assert_eq!(db.store.get(running).await.unwrap().unwrap().status(), JobStatus::Canceled);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_job_or_refuses_a_different_request() {
+    let db = spawn_db().await;
+    let keyed =
+        |hash: &str| NewJob { idempotency_key: Some("k-1".into()), request_hash: Some(hash.into()), ..new_job(3) };
+    let first = match db.store.insert(keyed("h1")).await.unwrap() {
+        Inserted::Created(job) => job,
+        Inserted::Existing(_) => panic!("first insert creates"),
+    };
+    let (a, b) = tokio::join!(db.store.insert(keyed("h1")), db.store.insert(keyed("h1")));
+    for again in [a.unwrap(), b.unwrap()] {
+        assert!(matches!(again, Inserted::Existing(j) if j.id == first.id));
+    }
+    assert!(matches!(db.store.insert(keyed("h2")).await, Err(StoreError::IdempotencyConflict)));
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(db.store.pool()).await.unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn the_reconciler_redispatches_jobs_left_queued() {
+    let db = spawn_db().await;
+    let id = insert(&db, 3).await;
+    assert!(db.store.take_stale_queued(Duration::from_secs(60)).await.unwrap().is_empty(), "fresh jobs are left alone");
+    sqlx::query("UPDATE jobs SET dispatched_at = now() - interval '2 minutes'").execute(db.store.pool()).await.unwrap();
+    let mut consumer = db.queue.consumer("c", Duration::from_millis(100)).await.unwrap();
+    assert_eq!(jobs::maintenance::reconcile_once(&db.store, &db.queue, Duration::from_secs(60)).await.unwrap(), 1);
+    let delivery = consumer.next().await.unwrap().expect("re-dispatched");
+    assert_eq!(delivery.job_id, Some(id));
+    assert_eq!(jobs::maintenance::reconcile_once(&db.store, &db.queue, Duration::from_secs(60)).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_consumer_recovers_when_the_stream_disappears() {
+    let db = spawn_db().await;
+    let mut consumer = db.queue.consumer("c", Duration::from_millis(100)).await.unwrap();
+    let id = Uuid::now_v7();
+    db.queue.dispatch(id).await.unwrap();
+    let delivery = consumer.next().await.unwrap().unwrap();
+    assert_eq!(delivery.job_id, Some(id));
+    consumer.ack(&delivery).await.unwrap();
+
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", key_prefix(&db))).query_async(&mut conn).await.unwrap();
+    for key in keys {
+        redis::cmd("DEL").arg(key).query_async::<i64>(&mut conn).await.unwrap();
+    }
+    assert!(consumer.next().await.unwrap().is_none(), "NOGROUP is handled by recreating the group");
+    let again = Uuid::now_v7();
+    db.queue.dispatch(again).await.unwrap();
+    assert_eq!(consumer.next().await.unwrap().unwrap().job_id, Some(again));
+}
+
+#[tokio::test]
+async fn deleting_a_job_removes_its_logs_and_result() {
+    let db = spawn_db().await;
+    let id = insert(&db, 3).await;
+    let job = db.store.claim(id, "w", Duration::from_secs(30)).await.unwrap().unwrap();
+    db.store.finish(&fence_of(&job), &success(), "done").await.unwrap();
+    assert!(db.store.delete(id).await.unwrap().is_some());
+    assert!(db.store.get(id).await.unwrap().is_none());
+    assert!(db.store.result(id).await.unwrap().is_none());
+    assert!(db.store.logs(id, 0, 10).await.unwrap().is_empty());
+    // Writers that did not hear of the deletion do no harm.
+    db.store.log(id, jobs::LogLevel::Info, None, Some("w"), "late line").await.unwrap();
+    assert!(db.store.delete(id).await.unwrap().is_none());
+}
+
+#[test]
+fn the_shipped_configuration_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let settings = jobs::Settings::load_from(&dir, "none").unwrap();
+    for preset in ["HIGH_ACCURACY", "LOW_LATENCY", "BALANCED"] {
+        assert!(settings.preset(preset).is_some(), "{preset}");
+    }
+    assert!(settings.preset("low_latency").is_some(), "preset names ignore case");
+}
+
+fn key_prefix(db: &TestDb) -> String {
+    // The prefix is the database's tag; both were made from it in spawn_db.
+    let url = db.store.pool().connect_options();
+    format!("test:{}:", url.get_database().unwrap().trim_start_matches("test_"))
+}
+
+#[tokio::test]
+async fn several_processes_can_create_and_migrate_the_database_at_once() {
+    let url = format!("postgres://postgres@127.0.0.1:5432/test_{}", Uuid::now_v7().simple());
+    let connects = (0..4).map(|_| JobStore::connect(&url, 2));
+    for store in futures_util::future::join_all(connects).await {
+        store.expect("every concurrent start-up succeeds").ping().await.unwrap();
+    }
+}
+
+async fn insert_key(db: &TestDb, name: &str) -> Uuid {
+    let key = db
+        .store
+        .create_key(&jobs::NewApiKey {
+            id: Uuid::now_v7(),
+            name: name.into(),
+            key_hash: format!("hash-of-{name}"),
+            prefix: "tsk_0000".into(),
+            admin: false,
+            max_queued: Some(2),
+        })
+        .await
+        .unwrap();
+    key.id
+}
+
+#[tokio::test]
+async fn a_queue_limit_holds_under_concurrent_submissions() {
+    let db = spawn_db().await;
+    let owner = insert_key(&db, "limited").await;
+    let submitter = jobs::Submitter { owner: Some(owner), max_queued: Some(2), ..Default::default() };
+    let attempts = futures_util::future::join_all((0..6).map(|_| db.store.insert_as(new_job(3), &submitter))).await;
+    let created = attempts.iter().filter(|r| matches!(r, Ok(Inserted::Created(_)))).count();
+    let refused = attempts.iter().filter(|r| matches!(r, Err(StoreError::TooManyQueued { limit: 2 }))).count();
+    assert_eq!((created, refused), (2, 4));
+    // Others are not limited by this owner's queue; a started job frees a place.
+    assert!(matches!(db.store.insert(new_job(3)).await, Ok(Inserted::Created(_))));
+    let mine = db.store.list(&jobs::ListFilter { owner: Some(owner), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(mine.len(), 2, "the list filters by owner");
+    db.store.claim(mine[0].id, "w", Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(matches!(db.store.insert_as(new_job(3), &submitter).await, Ok(Inserted::Created(_))));
+    assert_eq!(db.store.queued_count_of(owner).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_per_owner() {
+    let db = spawn_db().await;
+    let (a, b) = (insert_key(&db, "a").await, insert_key(&db, "b").await);
+    let keyed = || NewJob { idempotency_key: Some("same".into()), request_hash: Some("h".into()), ..new_job(3) };
+    let mut ids = Vec::new();
+    for owner in [Some(a), Some(b), None] {
+        let submitter = jobs::Submitter { owner, ..Default::default() };
+        let Inserted::Created(job) = db.store.insert_as(keyed(), &submitter).await.unwrap() else {
+            panic!("each owner has its own keys")
+        };
+        assert_eq!(job.owner, owner);
+        let again = db.store.insert_as(keyed(), &submitter).await.unwrap();
+        assert!(matches!(again, Inserted::Existing(j) if j.id == job.id));
+        // With a limit the replay is found before the limit is checked.
+        let limited = jobs::Submitter { owner, max_queued: Some(0), ..Default::default() };
+        assert!(
+            matches!(db.store.insert_as(keyed(), &limited).await.unwrap(), Inserted::Existing(j) if j.id == job.id)
+        );
+        ids.push(job.id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+}

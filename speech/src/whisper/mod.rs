@@ -1,0 +1,119 @@
+//! Whisper on libtorch: model loading (CTranslate2 and Hugging Face directories), the network,
+//! decoding and windowed transcription.
+
+mod config;
+mod ct2;
+mod decode;
+mod error;
+mod hf;
+mod logits;
+mod mel;
+mod model;
+pub(crate) mod stream;
+mod tokenizer;
+mod transcribe;
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+pub use config::Config;
+pub use ct2::{load as load_ct2, Ct2Model};
+pub use error::ModelError;
+pub use mel::{MelExtractor, N_SAMPLES, SAMPLE_RATE};
+pub use tokenizer::WhisperTokenizer;
+pub use transcribe::{compression_ratio, DecodingOptions, WindowResult, WindowSegment, TIME_PRECISION};
+
+use config::Weights;
+use error::Result;
+use model::{Decoder, Encoder};
+
+/// A loaded Whisper model with its tokenizer, ready to transcribe 30 s windows.
+pub struct Whisper {
+    pub config: Config,
+    pub tokenizer: WhisperTokenizer,
+    pub(crate) encoder: Encoder,
+    pub(crate) decoder: Decoder,
+    pub(crate) mel: MelExtractor,
+    /// The model's default suppression list (what `-1` means in `suppress_tokens`).
+    pub suppress_ids: Vec<i64>,
+    pub device: Device,
+    pub kind: Kind,
+    pub dir: PathBuf,
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Invalid { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+fn id_list(v: &serde_json::Value, key: &str) -> Option<Vec<i64>> {
+    v.get(key).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_i64()).collect())
+}
+
+impl Whisper {
+    /// Loads a CTranslate2 directory (`model.bin`, `config.json`, `tokenizer.json`) or a
+    /// Hugging Face transformers directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+    /// Runs in f32 on the CPU and f16 on CUDA.
+    pub fn load(dir: &Path, device: Device) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ModelError::NotFound(dir.to_path_buf()));
+        }
+        let (tensors, heads, suppress, langs) = if dir.join("model.bin").is_file() {
+            let m = ct2::load(&dir.join("model.bin"))?;
+            if !m.spec.is_empty() && m.spec != "WhisperSpec" {
+                return Err(ModelError::UnknownLayout {
+                    dir: dir.to_path_buf(),
+                    reason: format!("model.bin holds a {} model, not Whisper", m.spec),
+                });
+            }
+            let cfg_path = dir.join("config.json");
+            let (suppress, langs) = if cfg_path.is_file() {
+                let cfg = read_json(&cfg_path)?;
+                (id_list(&cfg, "suppress_ids"), id_list(&cfg, "lang_ids"))
+            } else {
+                (None, None)
+            };
+            (m.variables, None, suppress, langs)
+        } else if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
+            let meta = hf::meta(dir)?;
+            (hf::load(dir)?, Some(meta.heads), meta.suppress_ids, meta.lang_ids)
+        } else {
+            return Err(ModelError::UnknownLayout {
+                dir: dir.to_path_buf(),
+                reason: "expected model.bin (CTranslate2) or config.json + model.safetensors (transformers)".into(),
+            });
+        };
+        let mut weights = Weights::new(tensors, dir.to_path_buf());
+        let config = weights.config(heads)?;
+        weights.device = device;
+        weights.kind = if device.is_cuda() { Kind::Half } else { Kind::Float };
+        let tokenizer =
+            WhisperTokenizer::load(&dir.join("tokenizer.json"), config.is_multilingual(), langs.as_deref())?;
+        let encoder = Encoder::load(&weights, &config)?;
+        let decoder = Decoder::load(&weights, &config)?;
+        let suppress_ids = suppress.unwrap_or_else(|| tokenizer.non_speech_tokens());
+        Ok(Self {
+            mel: MelExtractor::new(config.n_mels),
+            kind: weights.kind,
+            config,
+            tokenizer,
+            encoder,
+            decoder,
+            suppress_ids,
+            device,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Log-mel features of clips (each at most 30 s, zero-padded): [B, n_mels, 3000].
+    pub fn features(&self, clips: &[&[f32]]) -> Tensor {
+        self.mel.batch(clips)
+    }
+
+    /// Encodes mel features [B, n_mels, 3000] into audio states [B, 1500, d].
+    pub fn encode(&self, mel: &Tensor) -> Tensor {
+        let _guard = tch::no_grad_guard();
+        self.encoder.forward(&mel.to_device(self.device).to_kind(self.kind))
+    }
+}

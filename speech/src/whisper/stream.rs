@@ -1,0 +1,378 @@
+//! One job: audio blocks -> VAD -> chunks of at most 30 s -> batches through Whisper.
+//! Memory stays flat: only the audio that an open chunk or pending speech may still need is
+//! kept, and chunks are transcribed as soon as a batch fills.
+
+use std::path::Path;
+
+use transcript::{Segment, Transcript};
+
+use super::{DecodingOptions, Whisper};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use crate::audio::AudioReader;
+use crate::pipeline::{Observer, Options, SpeechError, Stage, Task, SR};
+use crate::vad::{Chunk, ChunkMerger, SileroVad, Span, SpeechDetector, VadOptions, WINDOW};
+
+enum Msg {
+    Start { expected: Option<f64> },
+    Chunk(Chunk, Vec<f32>),
+    End { samples: usize, vad_seconds: f64 },
+}
+
+fn vad_options(o: &Options) -> VadOptions {
+    VadOptions {
+        threshold: o.vad_onset.unwrap_or(0.5),
+        neg_threshold: o.vad_offset,
+        chunk_size_s: o.chunk_size.unwrap_or(30.0).clamp(1.0, 30.0),
+        ..VadOptions::default()
+    }
+}
+
+/// Runs one file: this thread decodes audio and runs the VAD, a second thread transcribes
+/// the chunks it sends (a bounded channel keeps memory flat), so both cores stay busy.
+pub(crate) fn run(
+    model: Arc<Mutex<Whisper>>,
+    vad_path: &Path,
+    o: &Options,
+    observer: &dyn Observer,
+    reader: AudioReader,
+    threads: i32,
+) -> Result<Transcript, SpeechError> {
+    let vad = SileroVad::load(vad_path)?;
+    let batch = o.batch_size.unwrap_or(8).max(1) as usize;
+    let (tx, rx) = sync_channel::<Msg>(batch + 1);
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || {
+            let m = model.lock().unwrap_or_else(|e| e.into_inner());
+            Job::new(&m, o, observer, threads)?.consume(rx)
+        });
+        let produced = produce(reader, &vad, &vad_options(o), &tx, observer);
+        drop(tx);
+        let transcribed =
+            worker.join().unwrap_or_else(|_| Err(SpeechError::Inference("transcription thread panicked".into())));
+        match (produced, transcribed) {
+            (_, Err(e)) if !matches!(e, SpeechError::Cancelled) => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(()), t) => t,
+        }
+    })
+}
+
+/// Decodes, runs Silero on every 512-sample window, cuts and merges speech into chunks and
+/// sends them on. Keeps only the audio an open chunk or pending speech may still need.
+fn produce(
+    mut reader: AudioReader,
+    vad: &SileroVad,
+    o: &VadOptions,
+    tx: &SyncSender<Msg>,
+    obs: &dyn Observer,
+) -> Result<(), SpeechError> {
+    tch::set_num_threads(1); // Silero is a small recurrent model: one thread is fastest.
+    let expected = reader.duration_hint().filter(|t| *t > 0.0);
+    let gone = || SpeechError::Cancelled;
+    tx.send(Msg::Start { expected }).map_err(|_| gone())?;
+    let mut detector = SpeechDetector::new(o);
+    let mut merger = ChunkMerger::new(o.chunk_size_s);
+    let mut buf = Buffer { start: 0, data: Vec::new() };
+    let mut vad_pos = 0usize;
+    let mut spans: Vec<Span> = Vec::new();
+    let mut vad_seconds = 0.0;
+    obs.progress(Stage::Decode, 0.0);
+    obs.progress(Stage::Vad, 0.0);
+    let send = |c: Chunk, buf: &Buffer| {
+        let audio = buf.slice(c.start, c.end).to_vec();
+        tx.send(Msg::Chunk(c, audio)).map_err(|_| gone())
+    };
+    let mut eof = false;
+    while !eof {
+        if obs.is_cancelled() {
+            return Err(SpeechError::Cancelled);
+        }
+        match reader.next_block()? {
+            Some(block) => buf.data.extend_from_slice(&block),
+            None => eof = true,
+        }
+        let t0 = std::time::Instant::now();
+        while vad_pos + WINDOW <= buf.end() {
+            let p = vad.prob(buf.slice(vad_pos, vad_pos + WINDOW))?;
+            detector.push(p, &mut spans);
+            vad_pos += WINDOW;
+        }
+        if eof {
+            let total = buf.end();
+            if total == 0 {
+                return Err(crate::audio::AudioError::Empty.into());
+            }
+            if vad_pos < total {
+                let mut last = buf.slice(vad_pos, total).to_vec();
+                last.resize(WINDOW, 0.0);
+                detector.push(vad.prob(&last)?, &mut spans);
+            }
+            detector.finish(total, &mut spans);
+        }
+        vad_seconds += t0.elapsed().as_secs_f64();
+        for sp in spans.drain(..) {
+            if let Some(c) = merger.push(sp) {
+                send(c, &buf)?;
+            }
+        }
+        if eof {
+            if let Some(c) = merger.finish() {
+                send(c, &buf)?;
+            }
+            break;
+        }
+        let keep = detector.earliest_needed().min(merger.open_start().unwrap_or(usize::MAX)).min(vad_pos);
+        buf.drop_before(keep);
+        if let Some(total) = expected {
+            let f = (buf.end() as f64 / SR / total).min(1.0);
+            obs.progress(Stage::Decode, f);
+            obs.progress(Stage::Vad, f);
+        }
+    }
+    obs.progress(Stage::Decode, 1.0);
+    obs.progress(Stage::Vad, 1.0);
+    tx.send(Msg::End { samples: buf.end(), vad_seconds }).map_err(|_| gone())
+}
+
+struct Job<'a> {
+    model: &'a Whisper,
+    decoding: DecodingOptions,
+    batch_size: usize,
+    allowed: Option<Vec<String>>,
+    observer: &'a dyn Observer,
+    prompt: Vec<i64>,
+    language: Option<String>,
+    segments: Vec<Segment>,
+    transcribed_until: f64,
+    chunks: usize,
+    expected: Option<f64>,
+    /// Seconds spent in VAD, mel + encoder, decoding.
+    timings: [f64; 3],
+    threads: i32,
+}
+
+/// Audio samples from absolute index `start` on.
+struct Buffer {
+    start: usize,
+    data: Vec<f32>,
+}
+
+impl Buffer {
+    fn end(&self) -> usize {
+        self.start + self.data.len()
+    }
+    fn slice(&self, a: usize, b: usize) -> &[f32] {
+        let a = a.max(self.start).min(self.end()) - self.start;
+        let b = b.max(self.start).min(self.end()) - self.start;
+        &self.data[a..b.max(a)]
+    }
+    fn drop_before(&mut self, keep: usize) {
+        if keep > self.start {
+            let n = (keep - self.start).min(self.data.len());
+            self.data.drain(..n);
+            self.start += n;
+        }
+    }
+}
+
+impl<'a> Job<'a> {
+    fn new(model: &'a Whisper, o: &Options, observer: &'a dyn Observer, threads: i32) -> Result<Self, SpeechError> {
+        let d = DecodingOptions::default();
+        let condition = o.condition_on_previous_text.unwrap_or(false);
+        let decoding = DecodingOptions {
+            language: o.language.clone(),
+            translate: o.task == Task::Translate,
+            beam_size: o.beam_size.map(|b| b.max(1) as usize).unwrap_or(d.beam_size),
+            best_of: o.best_of.map(|b| b.max(1) as usize).unwrap_or(d.best_of),
+            patience: o.patience.unwrap_or(d.patience),
+            length_penalty: o.length_penalty.unwrap_or(d.length_penalty),
+            temperatures: o.temperature.clone().filter(|t| !t.is_empty()).unwrap_or(d.temperatures),
+            compression_ratio_threshold: o.compression_ratio_threshold.or(d.compression_ratio_threshold),
+            log_prob_threshold: o.log_prob_threshold.or(d.log_prob_threshold),
+            no_speech_threshold: o.no_speech_threshold.or(d.no_speech_threshold),
+            suppress_tokens: o.suppress_tokens.clone().unwrap_or(d.suppress_tokens),
+            suppress_blank: o.suppress_blank.unwrap_or(d.suppress_blank),
+            without_timestamps: o.without_timestamps.unwrap_or(d.without_timestamps),
+            initial_prompt: o.initial_prompt.clone(),
+            condition_on_previous_text: condition,
+            ..d
+        };
+        let batch_size = if condition { 1 } else { o.batch_size.unwrap_or(8).max(1) as usize };
+        let tok = &model.tokenizer;
+        let allowed = o.allowed_languages.clone().filter(|a| !a.is_empty());
+        let language = if !tok.is_multilingual() {
+            match o.language.as_deref() {
+                None | Some("en") => Some("en".to_string()),
+                Some(l) => return Err(SpeechError::UnsupportedLanguage(format!("{l}: the model is English-only"))),
+            }
+        } else {
+            if let Some(a) = &allowed {
+                if let Some(bad) = a.iter().find(|l| tok.language_token(l).is_none()) {
+                    return Err(SpeechError::UnsupportedLanguage(format!("{bad} is not a language of this model")));
+                }
+            }
+            match o.language.as_deref() {
+                Some(l) if tok.language_token(l).is_none() => {
+                    return Err(SpeechError::UnsupportedLanguage(format!("{l} is not a language of this model")))
+                }
+                Some(l) if allowed.as_ref().is_some_and(|a| !a.iter().any(|x| x == l)) => {
+                    return Err(SpeechError::UnsupportedLanguage(format!("{l} is not in allowed_languages")))
+                }
+                l => l.map(String::from),
+            }
+        };
+        let prompt = match o.initial_prompt.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => tok.encode(&format!(" {p}")),
+            None => Vec::new(),
+        };
+        Ok(Self {
+            model,
+            decoding,
+            batch_size,
+            allowed,
+            observer,
+            prompt,
+            language,
+            segments: Vec::new(),
+            transcribed_until: 0.0,
+            chunks: 0,
+            expected: None,
+            timings: [0.0; 3],
+            threads: threads.max(1),
+        })
+    }
+
+    /// Takes chunks from the VAD thread, transcribes them batch by batch.
+    fn consume(mut self, rx: Receiver<Msg>) -> Result<Transcript, SpeechError> {
+        tch::set_num_threads(self.threads);
+        let obs = self.observer;
+        let mut ready: Vec<(Chunk, Vec<f32>)> = Vec::new();
+        let mut total = None;
+        for msg in rx {
+            match msg {
+                Msg::Start { expected } => self.expected = expected,
+                Msg::Chunk(c, audio) => {
+                    ready.push((c, audio));
+                    if ready.len() >= self.batch_size {
+                        self.transcribe(&mut ready)?;
+                    }
+                }
+                Msg::End { samples, vad_seconds } => {
+                    total = Some(samples);
+                    self.timings[0] = vad_seconds;
+                }
+            }
+        }
+        // The VAD thread stopped early (error or cancel); it reports why.
+        let Some(total) = total else { return Err(SpeechError::Cancelled) };
+        let duration = total as f64 / SR;
+        self.expected = Some(duration);
+        while !ready.is_empty() {
+            self.transcribe(&mut ready)?;
+        }
+        obs.progress(Stage::Transcribe, 1.0);
+        // Continuations of a window are decoded in a later batch than its neighbours.
+        self.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
+        let [vad, enc, dec] = self.timings;
+        obs.log(
+            Stage::Transcribe,
+            &format!(
+                "transcribed {duration:.2} s of audio in {} windows, {} segments (vad {vad:.2} s, encoder {enc:.2} s, decoder {dec:.2} s)",
+                self.chunks,
+                self.segments.len()
+            ),
+        );
+        Ok(Transcript { language: self.language.clone(), duration, segments: self.segments, ..Transcript::default() })
+    }
+
+    /// Transcribes up to one batch from the front of `ready`.
+    fn transcribe(&mut self, ready: &mut Vec<(Chunk, Vec<f32>)>) -> Result<(), SpeechError> {
+        let n = ready.len().min(self.batch_size);
+        let batch: Vec<(Chunk, Vec<f32>)> = ready.drain(..n).collect();
+        let obs = self.observer;
+        if obs.is_cancelled() {
+            return Err(SpeechError::Cancelled);
+        }
+        let m = self.model;
+        let clips: Vec<&[f32]> = batch.iter().map(|(_, a)| a.as_slice()).collect();
+        tch::set_num_threads(self.threads);
+        let t0 = std::time::Instant::now();
+        let mel = m.features(&clips);
+        let enc = tch::no_grad(|| m.encode(&mel));
+        if obs.is_cancelled() {
+            return Err(SpeechError::Cancelled);
+        }
+        let language = match &self.language {
+            Some(l) => l.clone(),
+            None => {
+                let first = enc.narrow(0, 0, 1);
+                let (lang, p) = m.detect_language(&first, self.allowed.as_deref()).remove(0);
+                obs.log(Stage::Transcribe, &format!("detected language {lang} (p={p:.2})"));
+                self.language = Some(lang.clone());
+                lang
+            }
+        };
+        let durations: Vec<f64> = batch.iter().map(|(c, _)| (c.end - c.start) as f64 / SR).collect();
+        let cancel = || obs.is_cancelled();
+        // Decoding steps are small matrix products: extra threads only pay with many rows.
+        let rows = batch.len() * self.decoding.beam_size.max(self.decoding.best_of);
+        tch::set_num_threads(if rows >= 16 { self.threads } else { 1 });
+        let t1 = std::time::Instant::now();
+        let results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel);
+        self.timings[1] += (t1 - t0).as_secs_f64();
+        self.timings[2] += t1.elapsed().as_secs_f64();
+        tch::set_num_threads(self.threads);
+        if obs.is_cancelled() || results.len() != batch.len() {
+            return Err(SpeechError::Cancelled);
+        }
+        let mut again = Vec::new();
+        for ((chunk, audio), r) in batch.iter().zip(results) {
+            let offset = chunk.start as f64 / SR;
+            tracing::debug!(
+                start = offset,
+                duration = audio.len() as f64 / SR,
+                consumed = r.consumed,
+                temperature = r.temperature,
+                tokens = r.text_tokens.len(),
+                "window decoded"
+            );
+            let consumed = (r.consumed * SR) as usize;
+            if consumed + (0.2 * SR) as usize <= audio.len() && !obs.is_cancelled() {
+                // The model stopped at a timestamp before the end: decode the rest again.
+                let rest = Chunk { start: chunk.start + consumed, end: chunk.end, spans: Vec::new() };
+                again.push((rest, audio[consumed..].to_vec()));
+            }
+            for s in &r.segments {
+                self.segments.push(Segment {
+                    start: round3(offset + s.start),
+                    end: round3(offset + s.end),
+                    text: s.text.clone(),
+                    avg_logprob: s.avg_logprob,
+                    no_speech_prob: s.no_speech_prob,
+                    ..Segment::default()
+                });
+            }
+            if self.decoding.condition_on_previous_text {
+                if r.temperature > self.decoding.prompt_reset_on_temperature {
+                    self.prompt.clear();
+                } else {
+                    self.prompt.extend(&r.text_tokens);
+                }
+            }
+            self.transcribed_until = chunk.start as f64 / SR + r.consumed;
+            self.chunks += 1;
+        }
+        // Continuations go first so segments stay in time order.
+        ready.splice(0..0, again);
+        if let Some(total) = self.expected.filter(|t| *t > 0.0) {
+            obs.progress(Stage::Transcribe, (self.transcribed_until / total).min(1.0));
+        }
+        Ok(())
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,276 @@
+//! Speaker diarization with the real Resemblyzer weights and Silero VAD (models/, installed by
+//! scripts/setup-models.sh) on the evaluation audio under /work/shared/evaldata (or
+//! `$EVALDATA`).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use speech::diarize::{assign_speakers, DiarizeOptions, Diarizer, DiarizerConfig, SpeakerTurn};
+use speech::transcript::{Segment, Transcript, Word};
+
+fn models_dir() -> PathBuf {
+    std::env::var("MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models"))
+}
+
+fn evaldata(rel: &str) -> PathBuf {
+    let dir = std::env::var("EVALDATA").unwrap_or_else(|_| "/work/shared/evaldata".into());
+    let path = Path::new(&dir).join(rel);
+    assert!(path.is_file(), "missing evaluation file {}: set EVALDATA to the evaldata folder", path.display());
+    path
+}
+
+fn vad_model() -> PathBuf {
+    let p = models_dir().join("silero-vad").join("silero_vad.jit");
+    assert!(p.is_file(), "missing {}: run scripts/setup-models.sh", p.display());
+    p
+}
+
+fn diarizer() -> &'static Diarizer {
+    static D: OnceLock<Diarizer> = OnceLock::new();
+    D.get_or_init(|| {
+        let config = DiarizerConfig::resemblyzer(&models_dir());
+        let path = config.model.path().to_path_buf();
+        assert!(path.is_file(), "missing speaker encoder {}: run scripts/setup-models.sh", path.display());
+        Diarizer::new(config)
+            .unwrap_or_else(|e| panic!("cannot load the speaker encoder ({e}); run scripts/setup-models.sh"))
+    })
+}
+
+fn diarize(rel: &str, options: &DiarizeOptions) -> Vec<SpeakerTurn> {
+    diarizer().diarize_file(&evaldata(rel), &vad_model(), &speech::diarize::vad_options(), options, None).unwrap()
+}
+
+fn speakers(turns: &[SpeakerTurn]) -> Vec<String> {
+    let mut s: Vec<String> = turns.iter().map(|t| t.speaker.clone()).collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+fn well_formed(turns: &[SpeakerTurn]) {
+    for t in turns {
+        assert!(t.end > t.start, "empty turn {t:?}");
+    }
+    for w in turns.windows(2) {
+        assert!(w[1].start >= w[0].end - 1e-9, "turns out of order or overlapping: {w:?}");
+    }
+}
+
+/// Reference turns of recording `uri` from an RTTM file.
+fn rttm(rel: &str, uri: &str) -> Vec<SpeakerTurn> {
+    std::fs::read_to_string(evaldata(rel))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && f[0] == "SPEAKER" && f[1] == uri).then(|| {
+                let start: f64 = f[3].parse().unwrap();
+                SpeakerTurn { start, end: start + f[4].parse::<f64>().unwrap(), speaker: f[7].to_string() }
+            })
+        })
+        .collect()
+}
+
+/// Diarization error rate on 10 ms frames over `[0, duration)`, no collar, overlapped speech
+/// counted: per frame, errors = max(ref, hyp) - correct, with the speaker mapping (one to one)
+/// that maximises the correct frames; divided by the reference speaker-frames.
+fn der(reference: &[SpeakerTurn], hypothesis: &[SpeakerTurn], duration: f64) -> f64 {
+    let frames = (duration * 100.0).round() as usize;
+    let labels = |turns: &[SpeakerTurn]| -> (Vec<String>, Vec<Vec<bool>>) {
+        let names = speakers(turns);
+        let mut active = vec![vec![false; frames]; names.len()];
+        for t in turns {
+            let k = names.iter().position(|n| *n == t.speaker).unwrap();
+            let (a, b) =
+                (((t.start * 100.0).round() as usize).min(frames), ((t.end * 100.0).round() as usize).min(frames));
+            active[k][a..b.max(a)].iter_mut().for_each(|x| *x = true);
+        }
+        (names, active)
+    };
+    let (rn, ra) = labels(reference);
+    let (hn, ha) = labels(hypothesis);
+    // co[i][j]: frames where reference speaker i and hypothesis speaker j are both active.
+    let co: Vec<Vec<usize>> = (0..rn.len())
+        .map(|i| (0..hn.len()).map(|j| (0..frames).filter(|&f| ra[i][f] && ha[j][f]).count()).collect())
+        .collect();
+    // Best one-to-one mapping by brute force over permutations (few speakers here).
+    fn best(co: &[Vec<usize>], i: usize, used: &mut Vec<bool>) -> usize {
+        if i == co.len() {
+            return 0;
+        }
+        let mut b = best(co, i + 1, used);
+        for j in 0..used.len() {
+            if !used[j] {
+                used[j] = true;
+                b = b.max(co[i][j] + best(co, i + 1, used));
+                used[j] = false;
+            }
+        }
+        b
+    }
+    let correct = best(&co, 0, &mut vec![false; hn.len()]);
+    let (mut total_ref, mut errors) = (0usize, 0usize);
+    for f in 0..frames {
+        let r = ra.iter().filter(|a| a[f]).count();
+        let h = ha.iter().filter(|a| a[f]).count();
+        total_ref += r;
+        errors += r.max(h);
+    }
+    (errors - correct) as f64 / total_ref.max(1) as f64
+}
+
+#[test]
+fn two_speakers_match_the_reference() {
+    let turns = diarize("audio/pyannote/sample.wav", &DiarizeOptions::default());
+    well_formed(&turns);
+    assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
+    let reference = rttm("rttm/sample.rttm", "sample");
+    let d = der(&reference, &turns, 30.0);
+    println!("sample.wav DER {:.1}%", 100.0 * d);
+    assert!(d <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d);
+    // The same with the number of speakers given.
+    let fixed = diarize("audio/pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(2), ..Default::default() });
+    assert!(der(&reference, &fixed, 30.0) <= 0.20);
+}
+
+#[test]
+fn one_speaker_is_one_speaker() {
+    let turns = diarize("audio/jfk.flac", &DiarizeOptions::default());
+    well_formed(&turns);
+    assert_eq!(speakers(&turns), ["SPEAKER_00"], "{turns:#?}");
+    let speech: f64 = turns.iter().map(|t| t.end - t.start).sum();
+    assert!(speech > 6.0, "JFK speaks for most of the 11 s: {turns:#?}");
+    // A short file (2 s of it) is one speaker too.
+    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let mut s = diarizer().session();
+    s.push(&samples[..32_000], 0).unwrap();
+    let turns = s.finish(&DiarizeOptions::default()).unwrap();
+    assert_eq!(speakers(&turns), ["SPEAKER_00"], "{turns:#?}");
+    assert!((turns[0].start - 0.0).abs() < 1e-9 && (turns.last().unwrap().end - 2.0).abs() < 1e-9, "{turns:#?}");
+}
+
+#[test]
+fn silence_gives_no_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silence.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for _ in 0..16_000 * 5 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let turns = diarizer()
+        .diarize_file(&path, &vad_model(), &speech::diarize::vad_options(), &DiarizeOptions::default(), None)
+        .unwrap();
+    assert!(turns.is_empty(), "{turns:#?}");
+    // A session that never saw speech, and one that only saw a blip too short to embed.
+    assert!(diarizer().session().finish(&DiarizeOptions::default()).unwrap().is_empty());
+    let mut s = diarizer().session();
+    s.push(&[0.01; 1600], 16_000).unwrap();
+    let turns = s.finish(&DiarizeOptions::default()).unwrap();
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].speaker, "SPEAKER_00");
+}
+
+#[test]
+fn speaker_bounds_are_honoured() {
+    let one = diarize("audio/pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
+    assert_eq!(speakers(&one), ["SPEAKER_00"]);
+    let three = diarize("audio/pyannote/sample.wav", &DiarizeOptions { min_speakers: Some(3), ..Default::default() });
+    well_formed(&three);
+    assert_eq!(speakers(&three).len(), 3, "{three:#?}");
+    let four = diarize("audio/pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(4), ..Default::default() });
+    assert_eq!(speakers(&four).len(), 4, "{four:#?}");
+    // A bound the audio cannot satisfy (more speakers than windows) does not fail.
+    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let mut s = diarizer().session();
+    s.push(&samples[..32_000], 0).unwrap();
+    let turns = s.finish(&DiarizeOptions { min_speakers: Some(5), ..Default::default() }).unwrap();
+    assert!(!turns.is_empty() && speakers(&turns).len() <= 2, "{turns:#?}");
+}
+
+#[test]
+fn pushes_in_blocks_give_the_same_turns() {
+    // Memory is flat because a session only needs blocks: feeding the speech in odd-sized
+    // contiguous blocks must not change anything.
+    let samples = speech::audio::decode_file(&evaldata("audio/pyannote/sample.wav")).unwrap();
+    let span = (6 * 16_000)..(30 * 16_000);
+    let mut whole = diarizer().session();
+    whole.push(&samples[span.clone()], span.start).unwrap();
+    let a = whole.finish(&DiarizeOptions::default()).unwrap();
+    let mut blocks = diarizer().session();
+    let mut at = span.start;
+    for block in samples[span.clone()].chunks(12_345) {
+        blocks.push(block, at).unwrap();
+        at += block.len();
+    }
+    let b = blocks.finish(&DiarizeOptions::default()).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(speakers(&a).len(), 2, "{a:#?}");
+}
+
+#[test]
+fn cancellation_stops_a_session() {
+    struct Cancel;
+    impl speech::Observer for Cancel {
+        fn progress(&self, _: speech::Stage, _: f64) {}
+        fn log(&self, _: speech::Stage, _: &str) {}
+        fn is_cancelled(&self) -> bool {
+            true
+        }
+    }
+    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let mut s = diarizer().session();
+    s.set_observer(&Cancel);
+    let r = s.push(&samples, 0).and_then(|_| s.finish(&DiarizeOptions::default()).map(|_| ()));
+    assert!(matches!(r, Err(speech::SpeechError::Cancelled)), "{r:?}");
+}
+
+fn word(w: &str, start: f64, end: f64) -> Word {
+    Word { word: w.into(), start, end, score: 1.0, speaker: None }
+}
+
+#[test]
+fn assign_speakers_by_overlap() {
+    let turn = |start: f64, end: f64, s: &str| SpeakerTurn { start, end, speaker: s.into() };
+    let turns = vec![turn(0.0, 2.0, "SPEAKER_00"), turn(2.0, 5.0, "SPEAKER_01"), turn(8.0, 9.0, "SPEAKER_00")];
+    let words = vec![
+        word(" hello", 0.2, 0.6),
+        word(" there", 1.6, 2.6),
+        word(" you", 2.7, 3.0),
+        word(" late", 6.0, 6.5),
+        word(" end", 7.5, 7.7),
+    ];
+    let mut t = Transcript {
+        duration: 10.0,
+        segments: vec![
+            // Mostly SPEAKER_01 (1.5 s against 0.5 s).
+            Segment { start: 1.5, end: 4.5, text: "A".into(), words: words[..3].to_vec(), ..Default::default() },
+            // No overlap: nearest turn (ends at 5.0, 1.0 s away; the next starts 1.3 s away).
+            Segment { start: 6.0, end: 6.7, text: "B".into(), words: words[3..4].to_vec(), ..Default::default() },
+            Segment { start: 7.5, end: 7.7, text: "C".into(), words: words[4..].to_vec(), ..Default::default() },
+        ],
+        word_segments: words.clone(),
+        ..Default::default()
+    };
+    assign_speakers(&mut t, &turns);
+    let seg: Vec<_> = t.segments.iter().map(|s| s.speaker.as_deref().unwrap()).collect();
+    assert_eq!(seg, ["SPEAKER_01", "SPEAKER_01", "SPEAKER_00"]);
+    let w: Vec<_> = t.segments.iter().flat_map(|s| &s.words).map(|w| w.speaker.as_deref().unwrap()).collect();
+    // "there" overlaps 0.4 s of SPEAKER_00 and 0.6 s of SPEAKER_01.
+    assert_eq!(w, ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01", "SPEAKER_01", "SPEAKER_00"]);
+    let flat: Vec<_> = t.word_segments.iter().map(|w| w.speaker.as_deref().unwrap()).collect();
+    assert_eq!(flat, w);
+    assert_eq!(t.diarization.as_deref(), Some(&turns[..]));
+    // No turns: nothing to assign, and `diarization` says it ran.
+    assign_speakers(&mut t, &[]);
+    assert!(t.segments.iter().all(|s| s.speaker.is_none()));
+    assert_eq!(t.diarization, Some(vec![]));
+}

@@ -1,0 +1,381 @@
+//! Whisper end to end on the shipped weights (install them with scripts/setup-models.sh).
+
+use std::path::{Path, PathBuf};
+
+use speech::whisper::{DecodingOptions, Whisper};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn models_dir() -> PathBuf {
+    let dir = root().join("models");
+    for m in ["whisper-tiny.en/model.bin", "whisper-base/model.bin", "silero-vad/silero_vad.jit"] {
+        assert!(dir.join(m).is_file(), "model {} is missing: run scripts/setup-models.sh first", dir.join(m).display());
+    }
+    dir
+}
+
+fn evaldata(rel: &str) -> PathBuf {
+    let p = PathBuf::from("/work/shared/evaldata").join(rel);
+    assert!(p.is_file(), "evaluation audio {} is missing", p.display());
+    p
+}
+
+const JFK: &str =
+    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+
+#[test]
+fn jfk_tiny_en_greedy_single_window() {
+    let model = Whisper::load(&models_dir().join("whisper-tiny.en"), tch::Device::Cpu).unwrap();
+    let audio = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let mel = model.features(&[&audio]);
+    let enc = model.encode(&mel);
+    let opts = DecodingOptions { beam_size: 1, ..Default::default() };
+    let out = model.decode_windows(&enc, &[audio.len() as f64 / 16000.0], &[], "en", &opts, &|| false);
+    let segs = &out[0].segments;
+    let text: Vec<&str> = segs.iter().map(|s| s.text.trim()).collect();
+    let text = text.join(" ");
+    // tiny.en does not produce the reference's commas; the words must be exact.
+    assert_eq!(normalize(&text), normalize(JFK), "got {text:?}");
+    // faster-whisper 1.x (same weights, float32, beam 1, timestamps) gives exactly these segments.
+    assert_eq!(
+        text,
+        "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
+    );
+    assert_eq!(segs.len(), 2);
+    assert!((segs[0].end - 7.74).abs() < 1e-6 && (segs[1].end - 10.74).abs() < 1e-6, "{segs:?}");
+    assert!((segs[0].avg_logprob + 0.3775).abs() < 2e-3, "{segs:?}");
+}
+
+fn normalize(s: &str) -> String {
+    let s: String = s.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' }).collect();
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the Pipeline: VAD, chunking, batching, streaming.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use speech::{Observer, Options, Pipeline, PipelineConfig, Stage};
+
+#[derive(Default)]
+struct TestObserver {
+    cancel: AtomicBool,
+    cancel_after_batches: Option<usize>,
+    transcribe_reports: AtomicUsize,
+    cancelled_at: Mutex<Option<Instant>>,
+    stages: Mutex<Vec<Stage>>,
+}
+
+impl Observer for TestObserver {
+    fn progress(&self, stage: Stage, _fraction: f64) {
+        let mut s = self.stages.lock().unwrap();
+        if s.last() != Some(&stage) {
+            s.push(stage);
+        }
+        if stage == Stage::Transcribe {
+            let n = self.transcribe_reports.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.cancel_after_batches.is_some_and(|k| n >= k) && !self.cancel.swap(true, Ordering::SeqCst) {
+                *self.cancelled_at.lock().unwrap() = Some(Instant::now());
+            }
+        }
+    }
+    fn log(&self, stage: Stage, message: &str) {
+        eprintln!("[{}] {message}", stage.as_str());
+    }
+    fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::new(PipelineConfig { models_dir: models_dir(), ..Default::default() }).unwrap()
+}
+
+/// Reads asr.tsv: (id, audio path, language, reference).
+fn manifest() -> Vec<(String, PathBuf, String, String)> {
+    let text = std::fs::read_to_string(evaldata("asr.tsv")).unwrap();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() >= 4).then(|| (f[0].to_string(), evaldata(f[1]), f[2].to_string(), f[3].to_string()))
+        })
+        .collect()
+}
+
+fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let r: Vec<String> = normalize(reference).split(' ').map(String::from).collect();
+    let h: Vec<String> = normalize(hypothesis).split(' ').map(String::from).collect();
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for i in 1..=r.len() {
+        let mut cur = vec![i; h.len() + 1];
+        for j in 1..=h.len() {
+            let sub = prev[j - 1] + usize::from(r[i - 1] != h[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        prev = cur;
+    }
+    prev[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// Concatenates the English LibriSpeech/LibriVox recordings `repeat` times with 1.5 s of
+/// silence between them into a 16 kHz WAV; returns its path and the reference text.
+fn long_wav(dir: &Path, repeat: usize) -> (PathBuf, String) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let path = dir.join("long.wav");
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    let mut refs = Vec::new();
+    let items: Vec<_> =
+        manifest().into_iter().filter(|(id, ..)| id.starts_with("ls-") || id.starts_with("austen-")).collect();
+    for _ in 0..repeat {
+        for (_, audio, _, reference) in &items {
+            for s in speech::audio::decode_file(audio).unwrap() {
+                w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16).unwrap();
+            }
+            for _ in 0..24000 {
+                w.write_sample(0i16).unwrap();
+            }
+            refs.push(reference.clone());
+        }
+    }
+    w.finalize().unwrap();
+    (path, refs.join(" "))
+}
+
+#[test]
+fn pipeline_jfk_tiny_en() {
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let opts = Options { beam_size: Some(1), ..Default::default() };
+    let t = p.run(&evaldata("audio/jfk.flac"), &opts, &obs).unwrap();
+    assert_eq!(normalize(&t.text()), normalize(JFK), "{t:?}");
+    assert_eq!(t.language.as_deref(), Some("en"));
+    assert!((t.duration - 11.0).abs() < 0.01);
+    assert!(t.note.is_none() && t.word_segments.is_empty());
+    let stages = obs.stages.lock().unwrap().clone();
+    assert!(stages.contains(&Stage::Vad) && stages.contains(&Stage::Transcribe), "{stages:?}");
+}
+
+#[test]
+fn long_audio_streams_through_vad_chunks_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, reference) = long_wav(dir.path(), 2);
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let opts = Options { beam_size: Some(1), batch_size: Some(4), ..Default::default() };
+    let started = Instant::now();
+    let t = p.run(&wav, &opts, &obs).unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    let w = wer(&reference, &t.text());
+    eprintln!("{:.1} s of audio in {elapsed:.1} s, {} segments, WER {:.3}", t.duration, t.segments.len(), w);
+    assert!(t.duration > 150.0, "{}", t.duration);
+    eprintln!("REF {}\nHYP {}", normalize(&reference), normalize(&t.text()));
+    assert!(w < 0.12, "WER {w}: {}", t.text());
+    let mut last = 0.0;
+    for s in &t.segments {
+        assert!(s.start >= last - 0.5 && s.end >= s.start && s.end <= t.duration + 0.01, "{s:?} after {last}");
+        last = s.start;
+    }
+    assert!(t.segments.last().unwrap().end > t.duration - 30.0, "segments carry absolute times");
+}
+
+#[test]
+fn cancel_takes_effect_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, _) = long_wav(dir.path(), 2);
+    let p = pipeline();
+    let obs = TestObserver { cancel_after_batches: Some(1), ..Default::default() };
+    let opts = Options { beam_size: Some(5), batch_size: Some(2), ..Default::default() };
+    let err = p.run(&wav, &opts, &obs).unwrap_err();
+    let at = obs.cancelled_at.lock().unwrap().expect("cancel was requested");
+    assert_eq!(err.code(), "canceled");
+    assert!(at.elapsed().as_secs_f64() < 2.0, "cancel took {:?}", at.elapsed());
+}
+
+#[test]
+fn missing_and_invalid_models_are_typed_errors() {
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let e = p
+        .run(&evaldata("audio/jfk.flac"), &Options { model: Some("no-such-model".into()), ..Default::default() }, &obs)
+        .unwrap_err();
+    assert_eq!(e.code(), "model_not_found", "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let src = models_dir().join("whisper-tiny.en");
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let e = p
+        .run(
+            &evaldata("audio/jfk.flac"),
+            &Options { model: Some(dir.path().display().to_string()), ..Default::default() },
+            &obs,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "model_invalid", "{e}");
+    assert!(e.to_string().contains("unknown layout"), "{e}");
+    let bytes = std::fs::read(src.join("model.bin")).unwrap();
+    std::fs::write(dir.path().join("model.bin"), &bytes[..bytes.len() / 3]).unwrap();
+    let e = Whisper::load(dir.path(), tch::Device::Cpu).err().expect("truncated model must fail");
+    assert!(e.to_string().contains("truncated"), "{e}");
+    assert_eq!(e.code(), "model_invalid");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hugging Face transformers layout: the tiny.en weights rewritten as `model.safetensors`
+// with transformers' names (q/k/v split, no key bias) must transcribe exactly like the original.
+
+fn write_hf_dir(dir: &Path) {
+    let src = models_dir().join("whisper-tiny.en");
+    let ct2 = speech::whisper::load_ct2(&src.join("model.bin")).unwrap();
+    let v = &ct2.variables;
+    let mut out: Vec<(String, tch::Tensor)> = Vec::new();
+    let mut put =
+        |name: String, t: &tch::Tensor| out.push((format!("model.{name}"), t.to_kind(tch::Kind::Half).contiguous()));
+    let (d, n_enc, n_dec) = (384i64, 4, 4);
+    for (hf, c) in [
+        ("encoder.conv1.weight", "encoder/conv1/weight"),
+        ("encoder.conv1.bias", "encoder/conv1/bias"),
+        ("encoder.conv2.weight", "encoder/conv2/weight"),
+        ("encoder.conv2.bias", "encoder/conv2/bias"),
+        ("encoder.embed_positions.weight", "encoder/position_encodings/encodings"),
+        ("encoder.layer_norm.weight", "encoder/layer_norm/gamma"),
+        ("encoder.layer_norm.bias", "encoder/layer_norm/beta"),
+        ("decoder.embed_tokens.weight", "decoder/embeddings/weight"),
+        ("decoder.embed_positions.weight", "decoder/position_encodings/encodings"),
+        ("decoder.layer_norm.weight", "decoder/layer_norm/gamma"),
+        ("decoder.layer_norm.bias", "decoder/layer_norm/beta"),
+    ] {
+        put(hf.into(), &v[c]);
+    }
+    for (side, n) in [("encoder", n_enc), ("decoder", n_dec)] {
+        for i in 0..n {
+            let (h, c) = (format!("{side}.layers.{i}"), format!("{side}/layer_{i}"));
+            let w = v[&format!("{c}/self_attention/linear_0/weight")].split(d, 0);
+            let b = v[&format!("{c}/self_attention/linear_0/bias")].split(d, 0);
+            put(format!("{h}.self_attn.q_proj.weight"), &w[0]);
+            put(format!("{h}.self_attn.q_proj.bias"), &b[0]);
+            put(format!("{h}.self_attn.k_proj.weight"), &w[1]);
+            put(format!("{h}.self_attn.v_proj.weight"), &w[2]);
+            put(format!("{h}.self_attn.v_proj.bias"), &b[2]);
+            let pairs = [
+                ("self_attn.out_proj", "self_attention/linear_1"),
+                ("fc1", "ffn/linear_0"),
+                ("fc2", "ffn/linear_1"),
+                ("encoder_attn.q_proj", "attention/linear_0"),
+                ("encoder_attn.out_proj", "attention/linear_2"),
+            ];
+            for (a, b) in pairs {
+                if side == "encoder" && a.starts_with("encoder_attn") {
+                    continue;
+                }
+                put(format!("{h}.{a}.weight"), &v[&format!("{c}/{b}/weight")]);
+                put(format!("{h}.{a}.bias"), &v[&format!("{c}/{b}/bias")]);
+            }
+            for (a, b) in [
+                ("self_attn_layer_norm", "self_attention"),
+                ("final_layer_norm", "ffn"),
+                ("encoder_attn_layer_norm", "attention"),
+            ] {
+                if side == "encoder" && a.starts_with("encoder_attn") {
+                    continue;
+                }
+                put(format!("{h}.{a}.weight"), &v[&format!("{c}/{b}/layer_norm/gamma")]);
+                put(format!("{h}.{a}.bias"), &v[&format!("{c}/{b}/layer_norm/beta")]);
+            }
+            if side == "decoder" {
+                let kv = v[&format!("{c}/attention/linear_1/weight")].split(d, 0);
+                let kvb = v[&format!("{c}/attention/linear_1/bias")].split(d, 0);
+                put(format!("{h}.encoder_attn.k_proj.weight"), &kv[0]);
+                put(format!("{h}.encoder_attn.v_proj.weight"), &kv[1]);
+                put(format!("{h}.encoder_attn.v_proj.bias"), &kvb[1]);
+            }
+        }
+    }
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = out
+        .iter()
+        .map(|(n, t)| {
+            let mut b = vec![0u8; t.numel() * 2];
+            t.copy_data_u8(&mut b, t.numel());
+            (n.clone(), b, t.size().iter().map(|x| *x as usize).collect())
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(n, b, s)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F16, s.clone(), b).unwrap())
+        })
+        .collect();
+    safetensors::serialize_to_file(views, &None, &dir.join("model.safetensors")).unwrap();
+    let config = serde_json::json!({
+        "model_type": "whisper", "num_mel_bins": 80, "d_model": d, "vocab_size": 51864,
+        "encoder_layers": n_enc, "encoder_attention_heads": 6, "decoder_layers": n_dec, "decoder_attention_heads": 6,
+        "max_source_positions": 1500, "max_target_positions": 448,
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let ct2_config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    let generation = serde_json::json!({ "suppress_tokens": ct2_config["suppress_ids"] });
+    std::fs::write(dir.join("generation_config.json"), generation.to_string()).unwrap();
+    std::fs::copy(src.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+}
+
+#[test]
+fn hf_safetensors_directory_transcribes_like_ctranslate2() {
+    let dir = tempfile::tempdir().unwrap();
+    write_hf_dir(dir.path());
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let opts = Options { beam_size: Some(1), ..Default::default() };
+    let ct2 = p.run(&evaldata("audio/jfk.flac"), &opts, &obs).unwrap();
+    let hf_opts = Options { model: Some(dir.path().display().to_string()), ..opts };
+    let hf = p.run(&evaldata("audio/jfk.flac"), &hf_opts, &obs).unwrap();
+    assert_eq!(hf.text(), ct2.text());
+    assert_eq!(hf.segments.len(), ct2.segments.len());
+    for (a, b) in hf.segments.iter().zip(&ct2.segments) {
+        assert!((a.avg_logprob - b.avg_logprob).abs() < 1e-3 && a.end == b.end, "{a:?} vs {b:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multilingual model: language detection, allowed_languages, unsupported languages.
+// (The evaluation set holds English recordings only.)
+
+#[test]
+fn base_detects_language_and_honours_allowed_languages() {
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let jfk = evaldata("audio/jfk.flac");
+    let base = Options { model: Some("base".into()), beam_size: Some(5), ..Default::default() };
+    let t = p.run(&jfk, &base, &obs).unwrap();
+    assert_eq!(t.language.as_deref(), Some("en"));
+    assert_eq!(normalize(&t.text()), normalize(JFK), "{t:?}");
+
+    let restricted = Options { allowed_languages: Some(vec!["de".into(), "fr".into()]), ..base.clone() };
+    let t = p.run(&jfk, &restricted, &obs).unwrap();
+    let lang = t.language.clone().unwrap();
+    assert!(lang == "de" || lang == "fr", "{lang}");
+
+    let e = p.run(&jfk, &Options { language: Some("xx".into()), ..base.clone() }, &obs).unwrap_err();
+    assert_eq!(e.code(), "unsupported_language");
+    let e = p
+        .run(
+            &jfk,
+            &Options { language: Some("en".into()), allowed_languages: Some(vec!["de".into()]), ..base.clone() },
+            &obs,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "unsupported_language");
+    let e = p.run(&jfk, &Options { language: Some("de".into()), ..Default::default() }, &obs).unwrap_err();
+    assert_eq!(e.code(), "unsupported_language", "tiny.en is English-only");
+}

@@ -1,0 +1,240 @@
+//! Renderers from a [`Transcript`] to the formats users download.
+//!
+//! The text formats follow the writers of openai-whisper and WhisperX byte for byte where they
+//! are well-formed, so existing tooling keeps working:
+//!
+//! - `srt`: numbered cues, `HH:MM:SS,mmm` (hours always), a blank line after each cue.
+//! - `vtt`: a `WEBVTT` header, `MM:SS.mmm` times; `HH:MM:SS.mmm` for every cue when the
+//!   recording reaches an hour (one style per file).
+//! - `txt`: one segment per line.
+//! - `tsv`: a `start\tend\ttext` header and times in integer milliseconds.
+//! - `json`: the [`Transcript`] itself (WhisperX's shape).
+//! - `rttm`: the diarization turns, as pyannote writes them; empty without diarization.
+//!
+//! When a segment has a speaker, srt, vtt and txt prefix its text with `[SPEAKER_00]: `, as
+//! WhisperX does. Segment text is trimmed, segments with no text are left out of the text
+//! formats, and segments and turns are written in time order. Times that are negative, NaN or
+//! infinite are written as 0, and an end before its start is written as the start.
+
+use std::fmt::{self, Write as _};
+use std::str::FromStr;
+
+use crate::{Segment, SpeakerTurn, Transcript};
+
+/// A format a transcript can be rendered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Srt,
+    Vtt,
+    Txt,
+    Tsv,
+    Rttm,
+}
+
+impl Format {
+    /// Every format, in the order they are listed to users.
+    pub const ALL: [Format; 6] = [Format::Json, Format::Srt, Format::Vtt, Format::Txt, Format::Tsv, Format::Rttm];
+
+    /// The lower-case name, as accepted by [`FromStr`] (`"srt"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Srt => "srt",
+            Format::Vtt => "vtt",
+            Format::Txt => "txt",
+            Format::Tsv => "tsv",
+            Format::Rttm => "rttm",
+        }
+    }
+
+    /// The HTTP `Content-Type` of a rendered document.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Srt => "application/x-subrip; charset=utf-8",
+            Format::Vtt => "text/vtt; charset=utf-8",
+            Format::Txt | Format::Rttm => "text/plain; charset=utf-8",
+            Format::Tsv => "text/tab-separated-values; charset=utf-8",
+        }
+    }
+
+    /// The file name extension, without the dot (`"srt"`).
+    pub fn extension(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format name that is not one of [`Format::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format {input:?}: expected one of json, srt, vtt, txt, tsv, rttm")]
+pub struct ParseFormatError {
+    input: String,
+}
+
+impl ParseFormatError {
+    /// The name that was not recognised.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+impl FromStr for Format {
+    type Err = ParseFormatError;
+
+    /// Case-insensitive; surrounding white space is ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| ParseFormatError { input: s.to_owned() })
+    }
+}
+
+/// Renders `t` as a complete document in `format`.
+pub fn render(t: &Transcript, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string(t).expect("a transcript always serializes to JSON"),
+        Format::Srt => srt(t),
+        Format::Vtt => vtt(t),
+        Format::Txt => txt(t),
+        Format::Tsv => tsv(t),
+        Format::Rttm => rttm(t),
+    }
+}
+
+/// A time that can be written: finite and not negative, else 0.
+fn clamp_time(seconds: f64) -> f64 {
+    if seconds.is_finite() && seconds > 0.0 {
+        seconds
+    } else {
+        0.0
+    }
+}
+
+/// Whole milliseconds, rounded as Python's `round` does (half to even), like openai-whisper.
+fn millis(seconds: f64) -> u64 {
+    // The cast saturates for absurdly large values; clamp_time has removed NaN and negatives.
+    (clamp_time(seconds) * 1000.0).round_ties_even() as u64
+}
+
+/// `[HH:]MM:SS<marker>mmm`, from whole milliseconds.
+fn timestamp(ms: u64, hours: bool, marker: char) -> String {
+    let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    let (s, ms) = (rest / 1000, rest % 1000);
+    if hours {
+        format!("{h:02}:{m:02}:{s:02}{marker}{ms:03}")
+    } else {
+        format!("{m:02}:{s:02}{marker}{ms:03}")
+    }
+}
+
+/// A segment ready to be written: times in milliseconds (end never before start), trimmed text.
+struct Line<'a> {
+    start: u64,
+    end: u64,
+    text: &'a str,
+    speaker: Option<&'a str>,
+}
+
+impl Line<'_> {
+    /// The text with WhisperX's speaker prefix, when there is a speaker.
+    fn labelled(&self, text: &str) -> String {
+        match self.speaker {
+            Some(speaker) => format!("[{speaker}]: {text}"),
+            None => text.to_owned(),
+        }
+    }
+
+    /// Text for a subtitle cue: no `-->` (it would read as a timing line) and no blank lines
+    /// (a blank line ends a cue).
+    fn cue_text(&self) -> String {
+        let text = self.text.replace("-->", "->");
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        self.labelled(&lines.join("\n"))
+    }
+
+    /// Text on a single line, for txt and tsv.
+    fn flat_text(&self) -> String {
+        self.text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// The segments with text, in time order (stable, so equal starts keep their order).
+fn lines(t: &Transcript) -> Vec<Line<'_>> {
+    let mut lines: Vec<Line<'_>> = t
+        .segments
+        .iter()
+        .filter(|s| !s.text.trim().is_empty())
+        .map(|s: &Segment| {
+            let start = millis(s.start);
+            Line { start, end: millis(s.end).max(start), text: s.text.trim(), speaker: s.speaker.as_deref() }
+        })
+        .collect();
+    lines.sort_by_key(|l| l.start);
+    lines
+}
+
+fn srt(t: &Transcript) -> String {
+    let mut out = String::new();
+    for (i, line) in lines(t).iter().enumerate() {
+        let (start, end) = (timestamp(line.start, true, ','), timestamp(line.end, true, ','));
+        let _ = write!(out, "{}\n{start} --> {end}\n{}\n\n", i + 1, line.cue_text());
+    }
+    out
+}
+
+fn vtt(t: &Transcript) -> String {
+    let lines = lines(t);
+    let hours = lines.iter().any(|l| l.end >= 3_600_000);
+    let mut out = String::from("WEBVTT\n\n");
+    for line in &lines {
+        let (start, end) = (timestamp(line.start, hours, '.'), timestamp(line.end, hours, '.'));
+        let _ = write!(out, "{start} --> {end}\n{}\n\n", line.cue_text());
+    }
+    out
+}
+
+fn txt(t: &Transcript) -> String {
+    let mut out = String::new();
+    for line in lines(t) {
+        out.push_str(&line.labelled(&line.flat_text()));
+        out.push('\n');
+    }
+    out
+}
+
+fn tsv(t: &Transcript) -> String {
+    let mut out = String::from("start\tend\ttext\n");
+    for line in lines(t) {
+        let _ = writeln!(out, "{}\t{}\t{}", line.start, line.end, line.flat_text());
+    }
+    out
+}
+
+/// `SPEAKER <file-id> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>`, one line per turn,
+/// as pyannote writes it. White space in a speaker name would split the field, so it becomes `_`.
+fn rttm(t: &Transcript) -> String {
+    let Some(turns) = &t.diarization else {
+        return String::new();
+    };
+    let mut turns: Vec<&SpeakerTurn> = turns.iter().collect();
+    turns.sort_by(|a, b| clamp_time(a.start).total_cmp(&clamp_time(b.start)));
+    let mut out = String::new();
+    for turn in turns {
+        let start = clamp_time(turn.start);
+        let duration = (clamp_time(turn.end) - start).max(0.0);
+        let speaker: String = turn.speaker.split_whitespace().collect::<Vec<_>>().join("_");
+        let speaker = if speaker.is_empty() { "<NA>".to_owned() } else { speaker };
+        let _ = writeln!(out, "SPEAKER audio 1 {start:.3} {duration:.3} <NA> <NA> {speaker} <NA> <NA>");
+    }
+    out
+}

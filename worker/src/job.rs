@@ -1,0 +1,210 @@
+//! Runs one claimed job: fetch, the speech pipeline, and the fenced final write, with the
+//! lease renewed by heartbeat throughout.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobs::{Fence, Job, JobStore, LogLevel, Outcome};
+use tokio::sync::mpsc;
+use tracing::{info, warn, Instrument};
+
+use crate::observer::{Event, JobObserver};
+use crate::Worker;
+
+/// Why the attempt ended without an outcome worth writing.
+enum Abandon {
+    /// Another worker owns the job now; writing anything would be wrong.
+    LeaseLost,
+    /// This process is shutting down; hand the job back to the queue.
+    Shutdown,
+}
+
+pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
+    let fence = Fence { job_id: job.id, worker_id: worker.id.clone(), attempt: job.attempt };
+    let span = tracing::info_span!("job", job_id = %job.id, attempt = job.attempt);
+    async {
+        let lease_lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = tokio::spawn(heartbeat(
+            worker.store.clone(),
+            fence.clone(),
+            worker.settings.queue.clone(),
+            cancel.clone(),
+            lease_lost.clone(),
+        ));
+        let started = Instant::now();
+        let outcome = attempt(worker, &job, &fence, cancel.clone()).await;
+        heartbeat.abort();
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(_) if lease_lost.load(Ordering::Relaxed) => {
+                warn!("lease lost; leaving the job to its new owner");
+                return;
+            }
+            Err(Abandon::LeaseLost) => return,
+            Err(Abandon::Shutdown) => {
+                release(worker, &fence).await;
+                return;
+            }
+        };
+        let summary = match &outcome {
+            Outcome::Succeeded { duration_secs, .. } => {
+                let secs = started.elapsed().as_secs_f64();
+                format!("succeeded: {duration_secs:.1} s of audio in {secs:.1} s")
+            }
+            Outcome::Failed { code, message } => format!("failed ({code}): {message}"),
+            Outcome::Canceled => "canceled".to_string(),
+        };
+        match worker.store.finish(&fence, &outcome, &summary).await {
+            Ok(true) => info!(summary, "job finished"),
+            Ok(false) => warn!("final write rejected: the lease was lost"),
+            Err(e) => warn!(error = %e, "final write failed; the reaper will retry the job"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn attempt(worker: &Worker, job: &Job, fence: &Fence, cancel: Arc<AtomicBool>) -> Result<Outcome, Abandon> {
+    let shutdown = || worker.shutting_down.load(Ordering::Relaxed);
+    let canceled_or_shutdown = |outcome: Outcome| if shutdown() { Err(Abandon::Shutdown) } else { Ok(outcome) };
+
+    set_progress(&worker.store, fence, "fetch", 0.0).await?;
+    let fetch_started = Instant::now();
+    let input = match worker.fetcher.fetch(job.id, &job.input, &cancel).await {
+        Ok(input) => input,
+        Err(crate::fetch::FetchError::Canceled) => return canceled_or_shutdown(Outcome::Canceled),
+        Err(e) => return Ok(Outcome::Failed { code: e.code().into(), message: e.to_string() }),
+    };
+    let fetch_secs = fetch_started.elapsed().as_secs_f64();
+    log(&worker.store, fence, LogLevel::Info, Some("fetch"), "input ready").await;
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let observer = Arc::new(JobObserver::new(cancel.clone(), tx));
+    let default_preset = worker.runtime.get().settings.default_preset.clone();
+    let options = crate::options::resolve_with_default(&worker.settings, &default_preset, &job.options);
+    let model = options.model.clone().unwrap_or_else(|| "tiny.en".to_string());
+    let pipeline = worker.pipeline.clone();
+    let path = input.path.clone();
+    let pipeline_observer = observer.clone();
+    // The pipeline's own log lines carry the job's span (job_id, attempt) on the blocking thread too.
+    let span = tracing::Span::current();
+    let mut task = tokio::task::spawn_blocking(move || {
+        let _span = span.enter();
+        pipeline.run(&path, &options, &*pipeline_observer)
+    });
+
+    let interval = worker.settings.queue.progress_interval();
+    let mut last_write = Instant::now() - interval;
+    let mut pending: Option<(&'static str, f32)> = None;
+    let result = loop {
+        tokio::select! {
+            done = &mut task => break done,
+            Some(event) = rx.recv() => match event {
+                Event::Log { stage, message } => log(&worker.store, fence, LogLevel::Info, Some(stage), &message).await,
+                Event::Progress { stage, overall } => pending = Some((stage, overall)),
+            },
+            _ = tokio::time::sleep(Duration::from_millis(100)), if pending.is_some() => {}
+        }
+        if let Some((stage, overall)) = pending {
+            if last_write.elapsed() >= interval {
+                set_progress(&worker.store, fence, stage, overall).await?;
+                last_write = Instant::now();
+                pending = None;
+            }
+        }
+    };
+    let pipeline_ended = Instant::now();
+    while let Ok(Event::Log { stage, message }) = rx.try_recv() {
+        log(&worker.store, fence, LogLevel::Info, Some(stage), &message).await;
+    }
+    drop(input);
+    let mut stage_secs = vec![("fetch", fetch_secs)];
+    stage_secs.extend(observer.stage_secs(pipeline_ended));
+    record_stage_secs(&worker.store, fence, &stage_secs).await;
+    if matches!(result, Ok(Ok(_))) {
+        worker.loaded_models.lock().unwrap().insert(model);
+    }
+    match result {
+        Ok(Ok(transcript)) => match serde_json::to_value(&transcript) {
+            Ok(result) => Ok(Outcome::Succeeded { result, duration_secs: transcript.duration }),
+            Err(e) => Ok(Outcome::Failed {
+                code: "internal_error".into(),
+                message: format!("could not encode the result: {e}"),
+            }),
+        },
+        Ok(Err(speech::SpeechError::Cancelled)) => canceled_or_shutdown(Outcome::Canceled),
+        Ok(Err(e)) => Ok(Outcome::Failed { code: e.code().into(), message: e.to_string() }),
+        Err(join) => {
+            Ok(Outcome::Failed { code: "internal_error".into(), message: format!("the pipeline crashed: {join}") })
+        }
+    }
+}
+
+/// Stores the stage times (for `/metrics`) and logs them on the job.
+async fn record_stage_secs(store: &JobStore, fence: &Fence, stage_secs: &[(&'static str, f64)]) {
+    let map: std::collections::BTreeMap<String, f64> = stage_secs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    if let Err(e) = store.set_stage_secs(fence, &map).await {
+        warn!(error = %e, "could not record stage times");
+    }
+    let text: Vec<String> = stage_secs.iter().map(|(stage, secs)| format!("{stage} {secs:.2} s")).collect();
+    log(store, fence, LogLevel::Info, None, &format!("stage times: {}", text.join(", "))).await;
+}
+
+async fn set_progress(store: &JobStore, fence: &Fence, stage: &str, progress: f32) -> Result<(), Abandon> {
+    match store.set_progress(fence, stage, progress).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Abandon::LeaseLost),
+        Err(e) => {
+            // A database hiccup: the heartbeat decides whether the lease still holds.
+            warn!(error = %e, "could not record progress");
+            Ok(())
+        }
+    }
+}
+
+async fn log(store: &JobStore, fence: &Fence, level: LogLevel, stage: Option<&str>, message: &str) {
+    if let Err(e) = store.log(fence.job_id, level, stage, Some(&fence.worker_id), message).await {
+        warn!(error = %e, "could not write a job log line");
+    }
+}
+
+/// Renews the lease every heartbeat; raises `cancel` when cancellation was requested (a backup
+/// for the Redis channel) or when the lease is lost.
+async fn heartbeat(
+    store: JobStore,
+    fence: Fence,
+    queue: jobs::config::QueueSettings,
+    cancel: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(queue.heartbeat());
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match store.renew_lease(&fence, queue.lease()).await {
+            Ok(Some(cancel_requested)) => {
+                if cancel_requested {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(None) => {
+                lost.store(true, Ordering::Relaxed);
+                cancel.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => warn!(error = %e, "lease renewal failed; retrying"),
+        }
+    }
+}
+
+async fn release(worker: &Worker, fence: &Fence) {
+    match worker.store.release(fence).await {
+        Ok(true) => {
+            info!("handed the job back to the queue (shutting down)");
+            let _ = worker.queue.dispatch(fence.job_id).await;
+        }
+        Ok(false) => {}
+        Err(e) => warn!(error = %e, "could not hand the job back; the reaper will"),
+    }
+}

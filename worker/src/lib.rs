@@ -1,0 +1,218 @@
+//! The worker: takes job ids from the Redis stream, claims them in PostgreSQL, runs the speech
+//! pipeline, and writes the outcome behind a fence. Also runs the reaper and the reconciler.
+
+mod fetch;
+mod job;
+mod observer;
+pub mod options;
+pub mod transcribe;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use jobs::{AudioStorage, Delivery, JobStore, Queue, Settings, WorkerInfo};
+use tracing::{info, warn};
+use uuid::Uuid;
+
+/// The job this process is running and the flag that stops it.
+type Current = Arc<Mutex<Option<(Uuid, Arc<AtomicBool>)>>>;
+
+pub struct Worker {
+    pub id: String,
+    settings: Settings,
+    store: JobStore,
+    queue: Queue,
+    fetcher: fetch::Fetcher,
+    pipeline: Arc<speech::Pipeline>,
+    current: Current,
+    shutting_down: Arc<AtomicBool>,
+    /// Runtime settings (`PUT /v1/config`), polled from PostgreSQL.
+    runtime: Arc<jobs::runtime::Runtime>,
+    /// Models this process has run jobs with (the pipeline keeps them loaded), for the heartbeat.
+    loaded_models: Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Worker {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = JobStore::connect(&settings.database.url, settings.database.max_connections.min(8))
+            .await
+            .context("connecting to PostgreSQL")?;
+        let queue =
+            Queue::connect(&settings.redis.url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
+        let storage = AudioStorage::new(&settings.storage.dir).context("opening audio storage")?;
+        let fetcher = fetch::Fetcher::new(storage, settings.inputs.clone(), settings.worker.work_dir.clone())?;
+        let pipeline = speech::Pipeline::new(speech::PipelineConfig {
+            models_dir: settings.worker.models_dir.clone(),
+            device: Some(settings.worker.device.clone()),
+            ..Default::default()
+        })
+        .context("starting the speech pipeline")?;
+        let runtime = Arc::new(jobs::runtime::Runtime::new(jobs::runtime::RuntimeSettings::defaults(&settings)));
+        if let Err(e) = runtime.refresh(&store).await {
+            warn!(error = %e, "could not read the runtime settings; using the configuration files' values");
+        }
+        let host = hostname();
+        let id = format!("{host}-{}-{}", std::process::id(), &Uuid::now_v7().simple().to_string()[26..]);
+        Ok(Self {
+            id,
+            settings,
+            store,
+            queue,
+            fetcher,
+            pipeline: Arc::new(pipeline),
+            current: Arc::default(),
+            shutting_down: Arc::default(),
+            runtime,
+            loaded_models: Mutex::default(),
+        })
+    }
+
+    /// Runs until `shutdown` resolves; a job in progress is handed back to the queue then.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let this = Arc::new(self);
+        info!(worker_id = %this.id, device = %this.settings.worker.device, "worker started");
+        let q = &this.settings.queue;
+        let background = [
+            tokio::spawn(jobs::maintenance::run(
+                this.store.clone(),
+                this.queue.clone(),
+                q.reaper_interval(),
+                q.dispatch_interval(),
+            )),
+            tokio::spawn(presence(this.clone())),
+            tokio::spawn(this.runtime.clone().watch(this.store.clone(), this.settings.runtime.poll())),
+            tokio::spawn(listen_for_cancellations(this.clone())),
+        ];
+        let consume = tokio::spawn(consume(this.clone()));
+        shutdown.await;
+        info!("shutting down");
+        this.shutting_down.store(true, Ordering::Relaxed);
+        if let Some((_, cancel)) = this.current.lock().unwrap().as_ref() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), consume).await;
+        for task in background {
+            task.abort();
+        }
+        let _ = this.store.remove_worker(&this.id).await;
+        Ok(())
+    }
+
+    fn info(&self, current_job: Option<Uuid>) -> WorkerInfo {
+        WorkerInfo {
+            id: self.id.clone(),
+            hostname: hostname(),
+            device: self.settings.worker.device.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: chrono::Utc::now(),
+            heartbeat_at: chrono::Utc::now(),
+            current_job,
+            loaded_models: self.loaded_models.lock().unwrap().iter().cloned().collect(),
+        }
+    }
+}
+
+async fn consume(worker: Arc<Worker>) {
+    let block = Duration::from_secs(1);
+    let mut consumer = loop {
+        match worker.queue.consumer(&worker.id, block).await {
+            Ok(c) => break c,
+            Err(e) => {
+                warn!(error = %e, "cannot read the job stream; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let mut last_reclaim = tokio::time::Instant::now();
+    while !worker.shutting_down.load(Ordering::Relaxed) {
+        // Deliveries a dead consumer left pending are re-checked like new ones.
+        let stale_after = worker.settings.queue.lease() * 2;
+        let mut deliveries = Vec::new();
+        if last_reclaim.elapsed() >= stale_after {
+            last_reclaim = tokio::time::Instant::now();
+            deliveries = consumer.reclaim(stale_after).await.unwrap_or_default();
+        }
+        match consumer.next().await {
+            Ok(Some(d)) => deliveries.push(d),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "reading the job stream failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        for delivery in deliveries {
+            handle(&worker, &delivery).await;
+            if let Err(e) = consumer.ack(&delivery).await {
+                warn!(error = %e, "ack failed; the delivery may come again (harmless)");
+            }
+        }
+    }
+}
+
+async fn handle(worker: &Arc<Worker>, delivery: &Delivery) {
+    let Some(id) = delivery.job_id else {
+        warn!(entry = %delivery.entry_id, "stream entry without a job id; skipped");
+        return;
+    };
+    if worker.shutting_down.load(Ordering::Relaxed) {
+        return; // the reconciler will dispatch it again
+    }
+    let job = match worker.store.claim(id, &worker.id, worker.settings.queue.lease()).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return, // canceled, finished, or claimed elsewhere: a duplicate delivery
+        Err(e) => {
+            warn!(job_id = %id, error = %e, "claim failed; the reconciler will dispatch it again");
+            return;
+        }
+    };
+    let cancel = Arc::new(AtomicBool::new(job.cancel_requested));
+    *worker.current.lock().unwrap() = Some((id, cancel.clone()));
+    let _ = worker.store.worker_heartbeat(&worker.info(Some(id))).await;
+    job::run(worker, job, cancel).await;
+    *worker.current.lock().unwrap() = None;
+    let _ = worker.store.worker_heartbeat(&worker.info(None)).await;
+}
+
+/// Keeps this worker's row fresh so `GET /v1/workers` lists it.
+async fn presence(worker: Arc<Worker>) {
+    let mut tick = tokio::time::interval(worker.settings.queue.heartbeat());
+    loop {
+        tick.tick().await;
+        let current = worker.current.lock().unwrap().as_ref().map(|(id, _)| *id);
+        if let Err(e) = worker.store.worker_heartbeat(&worker.info(current)).await {
+            warn!(error = %e, "worker heartbeat failed");
+        }
+    }
+}
+
+/// Stops the current job as soon as its cancellation is announced on Redis.
+async fn listen_for_cancellations(worker: Arc<Worker>) {
+    loop {
+        match worker.queue.cancellations().await {
+            Ok(mut ids) => {
+                while let Some(id) = ids.next().await {
+                    if let Some((current, cancel)) = worker.current.lock().unwrap().as_ref() {
+                        if *current == id {
+                            cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+                warn!("cancellation channel closed; subscribing again");
+            }
+            Err(e) => warn!(error = %e, "cannot subscribe to cancellations; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}

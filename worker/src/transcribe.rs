@@ -1,0 +1,116 @@
+//! `worker transcribe FILE`: one file through the pipeline, without the service.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use jobs::{JobOptions, Settings, Task};
+
+#[derive(Debug, clap::Args)]
+pub struct TranscribeArgs {
+    /// Audio or video file in any format FFmpeg reads.
+    pub file: PathBuf,
+    /// Output format: json, srt, vtt, txt, tsv or rttm.
+    #[arg(long, short, default_value = "txt")]
+    pub format: String,
+    /// Model name (tiny.en, base, ...) or a model directory.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Preset from config/presets.toml (HIGH_ACCURACY, LOW_LATENCY, ...).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Spoken language; detected when absent.
+    #[arg(long)]
+    pub language: Option<String>,
+    /// transcribe or translate (to English).
+    #[arg(long, default_value = "transcribe")]
+    pub task: String,
+    #[arg(long)]
+    pub beam_size: Option<u32>,
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// cpu or cuda.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// default or float32 (float16 is used on CUDA automatically; int8 is not implemented yet).
+    #[arg(long)]
+    pub compute_type: Option<String>,
+    #[arg(long)]
+    pub initial_prompt: Option<String>,
+    /// Label speakers (SPEAKER_00, ...) on segments; adds a `diarization` part to the result.
+    #[arg(long)]
+    pub diarize: bool,
+    #[arg(long)]
+    pub min_speakers: Option<u32>,
+    #[arg(long)]
+    pub max_speakers: Option<u32>,
+    /// Directory holding the installed models.
+    #[arg(long)]
+    pub models_dir: Option<PathBuf>,
+}
+
+pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
+    let format: transcript::Format = args.format.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let task = match args.task.as_str() {
+        "transcribe" => Task::Transcribe,
+        "translate" => Task::Translate,
+        other => bail!("--task must be transcribe or translate, not {other:?}"),
+    };
+    // float16 on CUDA is chosen by the engine itself; int8 is not implemented yet.
+    if let Some(ct) = args.compute_type.as_deref().filter(|ct| !matches!(*ct, "default" | "float32" | "auto")) {
+        bail!("--compute-type {ct} is not supported yet: this build computes in float32 on CPU and float16 on CUDA");
+    }
+    if !args.file.is_file() {
+        bail!("no such file: {}", args.file.display());
+    }
+    let settings =
+        Settings::load().context("loading configuration (config/ in the current directory, or APP_CONFIG_DIR)")?;
+    let job_options = JobOptions {
+        preset: args.preset.clone(),
+        language: args.language.clone(),
+        task: Some(task),
+        initial_prompt: args.initial_prompt.clone(),
+        diarize: args.diarize.then_some(true),
+        min_speakers: args.min_speakers,
+        max_speakers: args.max_speakers,
+        ..JobOptions::default()
+    };
+    let job_options = jobs::validate::options(&settings, job_options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut options = crate::options::resolve(&settings, &job_options);
+    if let Some(model) = args.model {
+        options.model = Some(model);
+    }
+    options.beam_size = args.beam_size.or(options.beam_size);
+    options.batch_size = args.batch_size.or(options.batch_size);
+
+    let pipeline = speech::Pipeline::new(speech::PipelineConfig {
+        models_dir: args.models_dir.unwrap_or(settings.worker.models_dir.clone()),
+        device: args.device.or(Some(settings.worker.device.clone())),
+        ..Default::default()
+    })?;
+    let observer = StderrObserver::default();
+    let transcript = pipeline
+        .run(&args.file, &options, &observer)
+        .with_context(|| format!("transcribing {}", args.file.display()))?;
+    print!("{}", transcript::render(&transcript, format));
+    Ok(())
+}
+
+/// Progress to stderr for a person watching; Ctrl-C stops the process outright.
+#[derive(Default)]
+struct StderrObserver {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl speech::Observer for StderrObserver {
+    fn progress(&self, _stage: speech::Stage, _fraction: f64) {}
+
+    fn log(&self, stage: speech::Stage, message: &str) {
+        eprintln!("[{}] {message}", stage.as_str());
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,258 @@
+//! The worker against real PostgreSQL and Redis, as separate processes like in production.
+
+mod support;
+
+use std::time::Duration;
+
+use jobs::{CancelOutcome, JobInput, JobStatus};
+use support::{evaldata, spawn_env, Served};
+
+#[tokio::test]
+async fn upload_path_and_url_inputs_are_decoded() {
+    let env = spawn_env(|_| {}).await;
+    let _worker = env.start_worker();
+    let jfk = evaldata("jfk.flac");
+
+    let key = jobs::AudioStorage::key_for(uuid::Uuid::now_v7());
+    std::fs::copy(&jfk, env.settings.storage.dir.join(&key)).unwrap();
+    let upload = env.submit(JobInput::Upload { key, filename: Some("jfk.flac".into()), size_bytes: 1 }).await;
+
+    let local = env.input_root.join("sonnet.mp3");
+    std::fs::copy(evaldata("librivox/sonnet1_en.mp3"), &local).unwrap();
+    let path = env.submit(JobInput::Path { path: local.to_string_lossy().into() }).await;
+
+    let server = Served::start(std::fs::read(&jfk).unwrap(), None).await;
+    let url = env.submit(JobInput::Url { url: server.url() }).await;
+
+    for id in [upload, path, url] {
+        let job = env.wait_finished(id, Duration::from_secs(120)).await;
+        assert_eq!(job.status(), JobStatus::Succeeded, "{id}: {:?} {:?}", job.error_code, job.error_message);
+        assert_eq!(job.attempt, 1);
+        let result: transcript::Transcript =
+            serde_json::from_str(&env.store.result(id).await.unwrap().unwrap()).unwrap();
+        assert!(result.duration > 10.0, "{id}: duration {}", result.duration);
+        let logs = env.store.logs(id, 0, 100).await.unwrap();
+        assert!(logs.iter().any(|l| l.message.starts_with("claimed by")), "{logs:?}");
+        assert!(logs.iter().any(|l| l.message.starts_with("succeeded")), "{logs:?}");
+    }
+    let job = env.store.get(upload).await.unwrap().unwrap();
+    assert!((job.duration_secs.unwrap() - 11.0).abs() < 0.05, "jfk.flac is 11 s: {:?}", job.duration_secs);
+    assert_eq!(job.progress, 1.0);
+}
+
+#[tokio::test]
+async fn undecodable_inputs_fail_with_clear_codes() {
+    let env = spawn_env(|_| {}).await;
+    let _worker = env.start_worker();
+    let garbage = env.input_root.join("garbage.mp3");
+    std::fs::write(&garbage, (0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<_>>())
+        .unwrap();
+    let empty = env.input_root.join("empty.wav");
+    hound::WavWriter::create(
+        &empty,
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .unwrap()
+    .finalize()
+    .unwrap();
+    let video = env.input_root.join("video.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5", "-an", "-y"])
+        .arg(&video)
+        .status()
+        .expect("the ffmpeg CLI (installed by scripts/setup.sh)");
+    assert!(made.success());
+
+    for (file, code) in [(garbage, "unsupported_media"), (empty, "empty_audio"), (video, "no_audio_stream")] {
+        let id = env.submit(JobInput::Path { path: file.to_string_lossy().into() }).await;
+        let job = env.wait_finished(id, Duration::from_secs(60)).await;
+        assert_eq!(job.status(), JobStatus::Failed, "{file:?}");
+        assert_eq!(job.error_code.as_deref(), Some(code), "{file:?}: {:?}", job.error_message);
+        assert!(!job.error_message.unwrap_or_default().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn url_inputs_are_limited_and_rechecked_by_the_worker() {
+    let env = spawn_env(|s| s.inputs.url_max_mb = 1).await;
+    let _worker = env.start_worker();
+    let big = Served::start(vec![0u8; 2 * 1024 * 1024], None).await;
+    let missing = Served::status(404).await;
+    let too_big = env.submit(JobInput::Url { url: big.url() }).await;
+    let not_found = env.submit(JobInput::Url { url: missing.url() }).await;
+    assert_eq!(
+        env.wait_finished(too_big, Duration::from_secs(60)).await.error_code.as_deref(),
+        Some("input_too_large")
+    );
+    assert_eq!(
+        env.wait_finished(not_found, Duration::from_secs(60)).await.error_code.as_deref(),
+        Some("download_failed")
+    );
+
+    // A worker that forbids private addresses refuses a loopback URL even if the job got in.
+    let strict = spawn_env(|s| s.inputs.allow_private_urls = false).await;
+    let _strict_worker = strict.start_worker();
+    let server = Served::start(std::fs::read(evaldata("jfk.flac")).unwrap(), None).await;
+    let port = server.addr.port();
+    for url in [format!("http://localhost:{port}/a.flac"), format!("http://127.0.0.1:{port}/a.flac")] {
+        let id = strict.submit(JobInput::Url { url }).await;
+        let job = strict.wait_finished(id, Duration::from_secs(60)).await;
+        assert_eq!(job.error_code.as_deref(), Some("url_not_allowed"), "{:?}", job.error_message);
+    }
+    assert_eq!(server.requests(), 0, "nothing was fetched");
+}
+
+#[tokio::test]
+async fn a_running_job_is_canceled_quickly() {
+    let env = support::spawn_env_alone(|_| {}).await;
+    let _worker = env.start_worker();
+    let slow = Served::start(std::fs::read(evaldata("jfk.flac")).unwrap(), Some(Duration::from_secs(60))).await;
+    let id = env.submit(JobInput::Url { url: slow.url() }).await;
+    env.wait_status(id, JobStatus::Running, Duration::from_secs(30)).await;
+    let asked = std::time::Instant::now();
+    assert!(matches!(env.store.cancel(id).await.unwrap(), CancelOutcome::Requested(_)));
+    env.queue.publish_cancel(id).await.unwrap();
+    let job = env.wait_finished(id, Duration::from_secs(10)).await;
+    assert_eq!(job.status(), JobStatus::Canceled);
+    assert!(asked.elapsed() < Duration::from_secs(2), "canceled after {:?}", asked.elapsed());
+}
+
+#[tokio::test]
+async fn a_killed_worker_s_job_completes_on_another() {
+    let env = spawn_env(|_| {}).await;
+    let mut first = env.start_worker();
+    // The first download hangs, so the job is mid-flight when its worker dies.
+    let server = Served::start(std::fs::read(evaldata("jfk.flac")).unwrap(), Some(Duration::from_secs(600))).await;
+    let id = env.submit(JobInput::Url { url: server.url() }).await;
+    let running = env.wait_status(id, JobStatus::Running, Duration::from_secs(30)).await;
+    let first_worker = running.worker_id.clone().unwrap();
+    support::poll(Duration::from_secs(30), || async { (server.requests() > 0).then_some(()) }).await;
+    first.kill_hard();
+    let _second = env.start_worker();
+    let job = env.wait_finished(id, Duration::from_secs(60)).await;
+    assert_eq!(job.status(), JobStatus::Succeeded, "{:?}", job.error_message);
+    assert_eq!(job.attempt, 2);
+    assert_ne!(job.worker_id.as_deref(), Some(first_worker.as_str()));
+    let results: i64 = sqlx::query_scalar("SELECT count(*) FROM job_results WHERE job_id = $1")
+        .bind(id)
+        .fetch_one(env.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(results, 1);
+    let logs = env.store.logs(id, 0, 100).await.unwrap();
+    assert!(logs.iter().any(|l| l.message.contains("expired on attempt 1")), "{logs:?}");
+}
+
+#[tokio::test]
+async fn jobs_survive_a_redis_flush() {
+    let env = spawn_env(|_| {}).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(env.submit(JobInput::Path { path: env.sample_input().to_string_lossy().into() }).await);
+    }
+    // What a Redis restart without persistence does to this deployment: its keys are gone.
+    env.flush_redis().await;
+    let _worker = env.start_worker();
+    for id in &ids {
+        let job = env.wait_finished(*id, Duration::from_secs(60)).await;
+        assert_eq!(job.status(), JobStatus::Succeeded);
+    }
+    // And while a worker is reading the stream.
+    env.flush_redis().await;
+    let late = env.submit(JobInput::Path { path: env.sample_input().to_string_lossy().into() }).await;
+    env.flush_redis().await;
+    assert_eq!(env.wait_finished(late, Duration::from_secs(60)).await.status(), JobStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_runs_the_job_once() {
+    let env = spawn_env(|_| {}).await;
+    let id = env.submit(JobInput::Path { path: env.sample_input().to_string_lossy().into() }).await;
+    env.queue.dispatch(id).await.unwrap();
+    env.queue.dispatch(id).await.unwrap();
+    let _a = env.start_worker();
+    let _b = env.start_worker();
+    let job = env.wait_finished(id, Duration::from_secs(60)).await;
+    assert_eq!(job.status(), JobStatus::Succeeded);
+    // Let the other deliveries be read and refused.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let job = env.store.get(id).await.unwrap().unwrap();
+    assert_eq!(job.attempt, 1);
+    let claims =
+        env.store.logs(id, 0, 100).await.unwrap().into_iter().filter(|l| l.message.starts_with("claimed by")).count();
+    assert_eq!(claims, 1);
+}
+
+#[tokio::test]
+async fn workers_report_themselves_and_leave_on_sigterm() {
+    let env = spawn_env(|_| {}).await;
+    let mut worker = env.start_worker();
+    let live = support::poll(Duration::from_secs(30), || async {
+        let workers = env.store.live_workers(Duration::from_secs(30)).await.unwrap();
+        (!workers.is_empty()).then_some(workers)
+    })
+    .await;
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].device, "cpu");
+    worker.terminate();
+    support::poll(Duration::from_secs(30), || async {
+        env.store.live_workers(Duration::from_secs(30)).await.unwrap().is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_is_canceled_within_two_seconds_while_transcribing() {
+    let env = support::spawn_env_alone(|_| {}).await;
+    let _worker = env.start_worker();
+    let long = env.input_root.join("long.wav");
+    // About two minutes of real speech, so the job is still transcribing when canceled.
+    let mut writer = hound::WavWriter::create(
+        &long,
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .unwrap();
+    let speech = speech::audio::decode_file(&evaldata("librivox/sonnet1_en.mp3")).unwrap();
+    for sample in speech.iter().cycle().take(16_000 * 120) {
+        writer.write_sample((sample * 32_767.0) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let id = env.submit(JobInput::Path { path: long.to_string_lossy().into() }).await;
+    env.wait(id, Duration::from_secs(60), |j| j.stage.as_deref() == Some("transcribe") || j.status().is_finished())
+        .await;
+    let asked = std::time::Instant::now();
+    assert!(matches!(env.store.cancel(id).await.unwrap(), CancelOutcome::Requested(_)), "still running when canceled");
+    env.queue.publish_cancel(id).await.unwrap();
+    let job = env.wait_finished(id, Duration::from_secs(30)).await;
+    assert_eq!(job.status(), JobStatus::Canceled);
+    assert!(asked.elapsed() < Duration::from_secs(2), "canceled after {:?}", asked.elapsed());
+}
+
+#[tokio::test]
+async fn a_diarized_job_labels_two_speakers() {
+    let env = spawn_env(|_| {}).await;
+    let _worker = env.start_worker();
+    let local = env.input_root.join("two-speakers.wav");
+    std::fs::copy(evaldata("pyannote/sample.wav"), &local).unwrap();
+    let options = jobs::JobOptions { diarize: Some(true), max_speakers: Some(4), ..Default::default() };
+    let id = env.submit_with(JobInput::Path { path: local.to_string_lossy().into() }, options).await;
+    let job = env.wait_finished(id, Duration::from_secs(120)).await;
+    assert_eq!(job.status(), JobStatus::Succeeded, "{:?}", job.error_message);
+    let result: transcript::Transcript = serde_json::from_str(&env.store.result(id).await.unwrap().unwrap()).unwrap();
+    let turns = result.diarization.expect("a diarization part");
+    let mut speakers: Vec<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
+    speakers.sort();
+    speakers.dedup();
+    assert_eq!(speakers, ["SPEAKER_00", "SPEAKER_01"]);
+    assert!(!result.segments.is_empty() && result.segments.iter().all(|s| s.speaker.is_some()));
+}
