@@ -4,8 +4,10 @@
 //! feel at home, plus `duration` and per-segment decoding statistics.
 
 mod render;
+mod subtitles;
 
-pub use render::{render, Format, ParseFormatError};
+pub use render::{render, render_with, Format, ParseFormatError};
+pub use subtitles::RenderOptions;
 
 use serde::{Deserialize, Serialize};
 

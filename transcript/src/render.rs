@@ -11,6 +11,9 @@
 //! - `json`: the [`Transcript`] itself (WhisperX's shape).
 //! - `rttm`: the diarization turns, as pyannote writes them; empty without diarization.
 //!
+//! srt and vtt are cut into cues from the word timings as [`RenderOptions`] asks; by
+//! default each segment is one cue.
+//!
 //! When a segment has a speaker, srt, vtt and txt prefix its text with `[SPEAKER_00]: `, as
 //! WhisperX does. Segment text is trimmed, segments with no text are left out of the text
 //! formats, and segments and turns are written in time order. Times that are negative, NaN or
@@ -19,7 +22,8 @@
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use crate::{Segment, SpeakerTurn, Transcript};
+use crate::subtitles::{cues, Cue};
+use crate::{RenderOptions, Segment, SpeakerTurn, Transcript};
 
 /// A format a transcript can be rendered to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,12 +102,17 @@ impl FromStr for Format {
     }
 }
 
-/// Renders `t` as a complete document in `format`.
+/// Renders `t` as a complete document in `format`, with the default [`RenderOptions`].
 pub fn render(t: &Transcript, format: Format) -> String {
+    render_with(t, format, &RenderOptions::default())
+}
+
+/// Renders `t` as a complete document in `format`; `options` shape srt and vtt only.
+pub fn render_with(t: &Transcript, format: Format, options: &RenderOptions) -> String {
     match format {
         Format::Json => serde_json::to_string(t).expect("a transcript always serializes to JSON"),
-        Format::Srt => srt(t),
-        Format::Vtt => vtt(t),
+        Format::Srt => srt(&cues(t, options)),
+        Format::Vtt => vtt(&cues(t, options)),
         Format::Txt => txt(t),
         Format::Tsv => tsv(t),
         Format::Rttm => rttm(t),
@@ -120,7 +129,7 @@ fn clamp_time(seconds: f64) -> f64 {
 }
 
 /// Whole milliseconds, rounded as Python's `round` does (half to even), like openai-whisper.
-fn millis(seconds: f64) -> u64 {
+pub(crate) fn millis(seconds: f64) -> u64 {
     // The cast saturates for absurdly large values; clamp_time has removed NaN and negatives.
     (clamp_time(seconds) * 1000.0).round_ties_even() as u64
 }
@@ -138,14 +147,19 @@ fn timestamp(ms: u64, hours: bool, marker: char) -> String {
 }
 
 /// A segment ready to be written: times in milliseconds (end never before start), trimmed text.
-struct Line<'a> {
-    start: u64,
-    end: u64,
+pub(crate) struct Line<'a> {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
     text: &'a str,
     speaker: Option<&'a str>,
 }
 
-impl Line<'_> {
+impl<'a> Line<'a> {
+    pub(crate) fn of(s: &'a Segment) -> Self {
+        let start = millis(s.start);
+        Line { start, end: millis(s.end).max(start), text: s.text.trim(), speaker: s.speaker.as_deref() }
+    }
+
     /// The text with WhisperX's speaker prefix, when there is a speaker.
     fn labelled(&self, text: &str) -> String {
         match self.speaker {
@@ -156,7 +170,7 @@ impl Line<'_> {
 
     /// Text for a subtitle cue: no `-->` (it would read as a timing line) and no blank lines
     /// (a blank line ends a cue).
-    fn cue_text(&self) -> String {
+    pub(crate) fn cue_text(&self) -> String {
         let text = self.text.replace("-->", "->");
         let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         self.labelled(&lines.join("\n"))
@@ -170,35 +184,26 @@ impl Line<'_> {
 
 /// The segments with text, in time order (stable, so equal starts keep their order).
 fn lines(t: &Transcript) -> Vec<Line<'_>> {
-    let mut lines: Vec<Line<'_>> = t
-        .segments
-        .iter()
-        .filter(|s| !s.text.trim().is_empty())
-        .map(|s: &Segment| {
-            let start = millis(s.start);
-            Line { start, end: millis(s.end).max(start), text: s.text.trim(), speaker: s.speaker.as_deref() }
-        })
-        .collect();
+    let mut lines: Vec<Line<'_>> = t.segments.iter().filter(|s| !s.text.trim().is_empty()).map(Line::of).collect();
     lines.sort_by_key(|l| l.start);
     lines
 }
 
-fn srt(t: &Transcript) -> String {
+fn srt(cues: &[Cue]) -> String {
     let mut out = String::new();
-    for (i, line) in lines(t).iter().enumerate() {
-        let (start, end) = (timestamp(line.start, true, ','), timestamp(line.end, true, ','));
-        let _ = write!(out, "{}\n{start} --> {end}\n{}\n\n", i + 1, line.cue_text());
+    for (i, cue) in cues.iter().enumerate() {
+        let (start, end) = (timestamp(cue.start, true, ','), timestamp(cue.end, true, ','));
+        let _ = write!(out, "{}\n{start} --> {end}\n{}\n\n", i + 1, cue.text);
     }
     out
 }
 
-fn vtt(t: &Transcript) -> String {
-    let lines = lines(t);
-    let hours = lines.iter().any(|l| l.end >= 3_600_000);
+fn vtt(cues: &[Cue]) -> String {
+    let hours = cues.iter().any(|c| c.end >= 3_600_000);
     let mut out = String::from("WEBVTT\n\n");
-    for line in &lines {
-        let (start, end) = (timestamp(line.start, hours, '.'), timestamp(line.end, hours, '.'));
-        let _ = write!(out, "{start} --> {end}\n{}\n\n", line.cue_text());
+    for cue in cues {
+        let (start, end) = (timestamp(cue.start, hours, '.'), timestamp(cue.end, hours, '.'));
+        let _ = write!(out, "{start} --> {end}\n{}\n\n", cue.text);
     }
     out
 }

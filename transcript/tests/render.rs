@@ -1,4 +1,6 @@
-use transcript::{render, Format, ParseFormatError, Segment, SpeakerTurn, Transcript, Word};
+use transcript::{
+    render, render_with, Format, ParseFormatError, RenderOptions, Segment, SpeakerTurn, Transcript, Word,
+};
 
 fn seg(start: f64, end: f64, text: &str) -> Segment {
     Segment { start, end, text: text.into(), ..Segment::default() }
@@ -225,4 +227,202 @@ fn cue_text_cannot_break_the_cue() {
     assert_eq!(render(&t, Format::Srt), "1\n00:00:00,000 --> 00:00:01,000\na -> b\nsecond line\n\n");
     assert_eq!(render(&t, Format::Vtt), "WEBVTT\n\n00:00.000 --> 00:01.000\na -> b\nsecond line\n\n");
     assert_eq!(render(&t, Format::Txt), "a --> b second line\n");
+}
+
+fn word(word: &str, start: f64, end: f64) -> Word {
+    Word { word: word.into(), start, end, score: 0.9, speaker: None }
+}
+
+/// A segment from its words (text WhisperX's way: a leading space, words joined by spaces).
+fn seg_words(start: f64, end: f64, words: &[(&str, f64, f64)]) -> Segment {
+    let words: Vec<Word> = words.iter().map(|&(w, s, e)| word(w, s, e)).collect();
+    let text = format!(" {}", words.iter().map(|w| w.word.as_str()).collect::<Vec<_>>().join(" "));
+    Segment { words, ..seg(start, end, &text) }
+}
+
+fn options(max_line_width: Option<usize>, max_line_count: Option<usize>, highlight_words: bool) -> RenderOptions {
+    RenderOptions { max_line_width, max_line_count, highlight_words }
+}
+
+/// The nine words of a pangram, 0.5 s apart, in one segment from 0 to 5 s.
+fn fox() -> Segment {
+    let text = "The quick brown fox jumps over the lazy dog";
+    let words: Vec<(&str, f64, f64)> =
+        text.split(' ').enumerate().map(|(i, w)| (w, 0.5 * i as f64 + 0.1, 0.5 * i as f64 + 0.4)).collect();
+    seg_words(0.0, 5.0, &words)
+}
+
+#[test]
+fn words_keep_one_cue_per_segment_timed_by_its_words_by_default() {
+    let t = transcript(vec![
+        seg_words(0.0, 3.0, &[("Hello", 0.2, 0.6), ("there.", 0.7, 1.4)]),
+        seg_words(3.0, 6.0, &[("General", 3.5, 4.0), ("Kenobi!", 4.1, 5.0)]),
+    ]);
+    let srt = "1\n00:00:00,200 --> 00:00:01,400\nHello there.\n\n2\n00:00:03,500 --> 00:00:05,000\nGeneral Kenobi!\n\n";
+    assert_eq!(render(&t, Format::Srt), srt);
+    assert_eq!(render_with(&t, Format::Srt, &RenderOptions::default()), srt);
+    assert_eq!(
+        render(&t, Format::Vtt),
+        "WEBVTT\n\n00:00.200 --> 00:01.400\nHello there.\n\n00:03.500 --> 00:05.000\nGeneral Kenobi!\n\n"
+    );
+    // Only srt and vtt are cut from words.
+    let cut = options(Some(5), Some(1), true);
+    for format in [Format::Json, Format::Txt, Format::Tsv, Format::Rttm] {
+        assert_eq!(render_with(&t, format, &cut), render(&t, format), "{format}");
+    }
+}
+
+#[test]
+fn max_line_width_wraps_lines_and_keeps_segments_as_cues() {
+    let t = transcript(vec![fox(), seg_words(6.0, 7.0, &[("Yes.", 6.2, 6.6)])]);
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(Some(15), None, false)),
+        "1\n00:00:00,100 --> 00:00:04,400\nThe quick brown\nfox jumps over\nthe lazy dog\n\n\
+         2\n00:00:06,200 --> 00:00:06,600\nYes.\n\n"
+    );
+    // A word longer than the line stands alone on its own line.
+    let t = transcript(vec![seg_words(0.0, 2.0, &[("an", 0.0, 0.2), ("extraordinary", 0.3, 1.0), ("day", 1.1, 1.5)])]);
+    assert_eq!(
+        render_with(&t, Format::Vtt, &options(Some(5), None, false)),
+        "WEBVTT\n\n00:00.000 --> 00:01.500\nan\nextraordinary\nday\n\n"
+    );
+    // A line count alone leaves every segment one cue on one line, as openai-whisper does.
+    let t = transcript(vec![fox()]);
+    assert_eq!(render_with(&t, Format::Srt, &options(None, Some(1), false)), render(&t, Format::Srt));
+}
+
+#[test]
+fn max_line_count_with_a_width_cuts_cues_across_segments() {
+    let t = transcript(vec![fox(), seg_words(4.5, 6.0, &[("Yes.", 4.6, 5.2)])]);
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(Some(15), Some(2), false)),
+        "1\n00:00:00,100 --> 00:00:02,900\nThe quick brown\nfox jumps over\n\n\
+         2\n00:00:03,100 --> 00:00:05,200\nthe lazy dog\nYes.\n\n"
+    );
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(Some(20), Some(1), false)),
+        "1\n00:00:00,100 --> 00:00:01,900\nThe quick brown fox\n\n\
+         2\n00:00:02,100 --> 00:00:03,900\njumps over the lazy\n\n\
+         3\n00:00:04,100 --> 00:00:05,200\ndog Yes.\n\n"
+    );
+}
+
+#[test]
+fn a_pause_over_three_seconds_starts_a_new_cue_when_cutting() {
+    let t = transcript(vec![seg_words(
+        0.0,
+        12.0,
+        &[("one", 0.0, 0.5), ("two", 1.0, 1.5), ("three", 4.0, 4.5), ("four", 7.5, 8.0), ("five", 8.1, 8.5)],
+    )]);
+    // Measured between word starts: 4.0 - 1.0 is no more than 3 s; 7.5 - 4.0 is.
+    assert_eq!(
+        render_with(&t, Format::Vtt, &options(Some(42), Some(2), false)),
+        "WEBVTT\n\n00:00.000 --> 00:04.500\none two three\n\n00:07.500 --> 00:08.500\nfour five\n\n"
+    );
+    // Segments are kept whole unless both limits are given.
+    assert_eq!(
+        render_with(&t, Format::Vtt, &options(Some(42), None, false)),
+        "WEBVTT\n\n00:00.000 --> 00:08.500\none two three four five\n\n"
+    );
+}
+
+#[test]
+fn highlight_words_writes_a_cue_per_word_and_fills_the_gaps() {
+    let t = transcript(vec![seg_words(0.0, 2.0, &[("Hello", 0.1, 0.5), ("big", 0.5, 0.8), ("world", 1.0, 1.5)])]);
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(None, None, true)),
+        "1\n00:00:00,100 --> 00:00:00,500\n<u>Hello</u> big world\n\n\
+         2\n00:00:00,500 --> 00:00:00,800\nHello <u>big</u> world\n\n\
+         3\n00:00:00,800 --> 00:00:01,000\nHello big world\n\n\
+         4\n00:00:01,000 --> 00:00:01,500\nHello big <u>world</u>\n\n"
+    );
+    // The underline goes inside the line break.
+    assert_eq!(
+        render_with(&t, Format::Vtt, &options(Some(9), Some(2), true)),
+        "WEBVTT\n\n00:00.100 --> 00:00.500\n<u>Hello</u> big\nworld\n\n\
+         00:00.500 --> 00:00.800\nHello <u>big</u>\nworld\n\n\
+         00:00.800 --> 00:01.000\nHello big\nworld\n\n\
+         00:01.000 --> 00:01.500\nHello big\n<u>world</u>\n\n"
+    );
+}
+
+#[test]
+fn languages_without_spaces_join_words_directly() {
+    let words = [("你", 0.0, 0.3), ("好", 0.3, 0.6), ("世界", 0.7, 1.2)];
+    let mut t = transcript(vec![Segment { text: "你好世界".into(), ..seg_words(0.0, 1.5, &words) }]);
+    for language in ["zh", "ja", "th", "lo", "my", "yue", "ZH"] {
+        t.language = Some(language.into());
+        assert_eq!(render(&t, Format::Srt), "1\n00:00:00,000 --> 00:00:01,200\n你好世界\n\n", "{language}");
+    }
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(Some(3), Some(1), false)),
+        "1\n00:00:00,000 --> 00:00:00,600\n你好\n\n2\n00:00:00,700 --> 00:00:01,200\n世界\n\n"
+    );
+    assert_eq!(
+        render_with(&t, Format::Vtt, &options(None, None, true)),
+        "WEBVTT\n\n00:00.000 --> 00:00.300\n<u>你</u>好世界\n\n00:00.300 --> 00:00.600\n你<u>好</u>世界\n\n\
+         00:00.600 --> 00:00.700\n你好世界\n\n00:00.700 --> 00:01.200\n你好<u>世界</u>\n\n"
+    );
+    t.language = Some("en".into());
+    assert_eq!(render(&t, Format::Srt), "1\n00:00:00,000 --> 00:00:01,200\n你 好 世界\n\n");
+}
+
+#[test]
+fn segments_without_words_are_cues_of_their_own() {
+    let t = transcript(vec![
+        seg_words(0.0, 1.0, &[("One", 0.1, 0.4), ("two.", 0.5, 0.9)]),
+        seg(1.0, 2.0, " Three, four. "),
+        seg_words(2.0, 3.0, &[("Five", 2.1, 2.5)]),
+    ]);
+    let expected = "1\n00:00:00,100 --> 00:00:00,900\nOne two.\n\n\
+                    2\n00:00:01,000 --> 00:00:02,000\nThree, four.\n\n\
+                    3\n00:00:02,100 --> 00:00:02,500\nFive\n\n";
+    assert_eq!(render(&t, Format::Srt), expected);
+    assert_eq!(render_with(&t, Format::Srt, &options(Some(42), Some(2), false)), expected);
+    let highlighted = render_with(&t, Format::Srt, &options(None, None, true));
+    assert!(highlighted.contains("\n00:00:01,000 --> 00:00:02,000\nThree, four.\n"), "{highlighted}");
+    // Options change nothing in a transcript without words.
+    let t = two();
+    assert_eq!(render_with(&t, Format::Srt, &options(Some(5), Some(1), true)), render(&t, Format::Srt));
+    assert_eq!(render_with(&t, Format::Vtt, &options(Some(5), Some(1), true)), render(&t, Format::Vtt));
+}
+
+#[test]
+fn word_cues_carry_the_speaker_prefix() {
+    let mut first = with_speaker(seg_words(0.0, 1.0, &[("Hi", 0.1, 0.3), ("there.", 0.4, 0.8)]), "SPEAKER_00");
+    // Diarization can give a word another speaker than its segment's majority.
+    first.words[1].speaker = Some("SPEAKER_01".into());
+    let second = with_speaker(seg_words(1.0, 2.0, &[("Who?", 1.1, 1.5)]), "SPEAKER_01");
+    let t = transcript(vec![first, second]);
+    // A cue that is a segment is labelled as the segment is.
+    assert_eq!(
+        render(&t, Format::Srt),
+        "1\n00:00:00,100 --> 00:00:00,800\n[SPEAKER_00]: Hi there.\n\n\
+         2\n00:00:01,100 --> 00:00:01,500\n[SPEAKER_01]: Who?\n\n"
+    );
+    // Cut from words, a cue holds one speaker's words.
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(Some(42), Some(2), false)),
+        "1\n00:00:00,100 --> 00:00:00,300\n[SPEAKER_00]: Hi\n\n\
+         2\n00:00:00,400 --> 00:00:01,500\n[SPEAKER_01]: there. Who?\n\n"
+    );
+    assert_eq!(
+        render_with(&t, Format::Vtt, &options(None, None, true)),
+        "WEBVTT\n\n00:00.100 --> 00:00.300\n[SPEAKER_00]: <u>Hi</u> there.\n\n\
+         00:00.300 --> 00:00.400\n[SPEAKER_00]: Hi there.\n\n\
+         00:00.400 --> 00:00.800\n[SPEAKER_00]: Hi <u>there.</u>\n\n\
+         00:01.100 --> 00:01.500\n[SPEAKER_01]: <u>Who?</u>\n\n"
+    );
+}
+
+#[test]
+fn untimed_words_borrow_their_segment_times_and_arrows_are_defused() {
+    let t =
+        transcript(vec![seg_words(1.0, 3.0, &[("a", f64::NAN, f64::NAN), ("-->", 1.5, 2.0), ("c", 2.1, f64::NAN)])]);
+    assert_eq!(render(&t, Format::Srt), "1\n00:00:01,000 --> 00:00:03,000\na -> c\n\n");
+    // Only timed words get a cue of their own.
+    assert_eq!(
+        render_with(&t, Format::Srt, &options(None, None, true)),
+        "1\n00:00:01,000 --> 00:00:01,500\na -> c\n\n2\n00:00:01,500 --> 00:00:02,000\na <u>-></u> c\n\n"
+    );
 }
