@@ -52,9 +52,9 @@ pub struct Options {
     /// Restricts language detection (and a given `language`) to these codes.
     pub allowed_languages: Option<Vec<String>>,
     pub task: Task,
-    /// Not implemented yet (a later stage); ignored.
+    /// Per-word start, end and score from the alignment heads' cross-attention.
     pub word_timestamps: bool,
-    /// Not implemented yet (a later stage); ignored.
+    /// Speaker turns, and the speaker of every segment and word.
     pub diarize: bool,
     pub min_speakers: Option<u32>,
     pub max_speakers: Option<u32>,

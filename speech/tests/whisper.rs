@@ -379,3 +379,59 @@ fn base_detects_language_and_honours_allowed_languages() {
     let e = p.run(&jfk, &Options { language: Some("de".into()), ..Default::default() }, &obs).unwrap_err();
     assert_eq!(e.code(), "unsupported_language", "tiny.en is English-only");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Word timestamps.
+
+/// Words lie inside their segment, in order, never overlapping, and join back to its text.
+fn assert_words_fit(t: &transcript::Transcript) {
+    let mut flat = Vec::new();
+    for s in &t.segments {
+        assert!(!s.words.is_empty(), "segment without words: {s:?}");
+        let mut floor = s.start;
+        for w in &s.words {
+            assert!(w.start >= floor - 1e-9 && w.end >= w.start && w.end <= s.end + 1e-9, "{w:?} in {s:?}");
+            assert!((0.0..=1.0).contains(&w.score), "{w:?}");
+            assert_eq!(w.word, w.word.trim(), "{w:?}");
+            floor = w.end;
+        }
+        let joined: Vec<&str> = s.words.iter().map(|w| w.word.as_str()).collect();
+        assert_eq!(joined.join(" "), s.text.trim());
+        flat.extend(s.words.iter().cloned());
+    }
+    assert_eq!(t.word_segments, flat);
+}
+
+#[test]
+fn jfk_word_timestamps() {
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let opts = Options { word_timestamps: true, ..Default::default() };
+    let t = p.run(&evaldata("audio/jfk.flac"), &opts, &obs).unwrap();
+    assert_words_fit(&t);
+    let americans = t.word_segments.iter().find(|w| w.word.starts_with("Americans")).expect("Americans");
+    // openai-whisper's own test of word timing on this file.
+    assert!(americans.start <= 1.8, "{americans:?}");
+    assert!(americans.end > americans.start && americans.end < 3.5, "{americans:?}");
+    let country = t.word_segments.last().unwrap();
+    assert!(country.word.starts_with("country") && (country.end - 10.4).abs() < 0.7, "{country:?}");
+    // Without the option the transcript has no words (and the same text).
+    let plain = p.run(&evaldata("audio/jfk.flac"), &Options::default(), &obs).unwrap();
+    assert!(plain.word_segments.is_empty() && plain.segments.iter().all(|s| s.words.is_empty()));
+    assert_eq!(normalize(&plain.text()), normalize(&t.text()));
+}
+
+#[test]
+fn word_timestamps_on_long_batched_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = long_wav(dir.path(), 4);
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let opts = Options { word_timestamps: true, batch_size: Some(4), beam_size: Some(1), ..Default::default() };
+    let t = p.run(&path, &opts, &obs).unwrap();
+    assert!(t.segments.len() >= 4, "{t:?}");
+    assert_words_fit(&t);
+    for pair in t.word_segments.windows(2) {
+        assert!(pair[0].start <= pair[1].start + 1e-9, "{pair:?}");
+    }
+}

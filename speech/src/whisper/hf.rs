@@ -14,6 +14,8 @@ pub struct HfMeta {
     pub heads: (i64, i64),
     pub suppress_ids: Option<Vec<i64>>,
     pub lang_ids: Option<Vec<i64>>,
+    /// `(layer, head)` pairs whose cross-attention follows the audio (for word timestamps).
+    pub alignment_heads: Option<Vec<(i64, i64)>>,
 }
 
 fn json(path: &Path) -> Result<serde_json::Value> {
@@ -34,18 +36,18 @@ pub fn meta(dir: &Path) -> Result<HfMeta> {
     let ids = |v: Option<&serde_json::Value>| {
         v.and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_i64()).collect::<Vec<_>>())
     };
-    let (suppress_ids, lang_ids) = if gen_path.is_file() {
+    let (suppress_ids, lang_ids, alignment_heads) = if gen_path.is_file() {
         let g = json(&gen_path)?;
         let langs = g.get("lang_to_id").and_then(|m| m.as_object()).map(|m| {
             let mut v: Vec<i64> = m.values().filter_map(|x| x.as_i64()).collect();
             v.sort_unstable();
             v
         });
-        (ids(g.get("suppress_tokens")), langs)
+        (ids(g.get("suppress_tokens")), langs, super::head_pairs(&g))
     } else {
-        (None, None)
+        (None, None, None)
     };
-    Ok(HfMeta { heads, suppress_ids, lang_ids })
+    Ok(HfMeta { heads, suppress_ids, lang_ids, alignment_heads })
 }
 
 fn to_tensor(view: &safetensors::tensor::TensorView<'_>, name: &str, path: &Path) -> Result<Tensor> {

@@ -1,6 +1,7 @@
 //! Whisper on libtorch: model loading (CTranslate2 and Hugging Face directories), the network,
 //! decoding and windowed transcription.
 
+mod align;
 mod config;
 mod ct2;
 mod decode;
@@ -12,6 +13,7 @@ mod model;
 pub(crate) mod stream;
 mod tokenizer;
 mod transcribe;
+mod words;
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,7 @@ pub use error::ModelError;
 pub use mel::{MelExtractor, N_SAMPLES, SAMPLE_RATE};
 pub use tokenizer::WhisperTokenizer;
 pub use transcribe::{compression_ratio, DecodingOptions, WindowResult, WindowSegment, TIME_PRECISION};
+pub use words::WordTiming;
 
 use config::Weights;
 use error::Result;
@@ -37,6 +40,8 @@ pub struct Whisper {
     pub(crate) mel: MelExtractor,
     /// The model's default suppression list (what `-1` means in `suppress_tokens`).
     pub suppress_ids: Vec<i64>,
+    /// `(layer, head)` pairs of the decoder's cross-attention used to time words.
+    pub alignment_heads: Vec<(i64, i64)>,
     pub device: Device,
     pub kind: Kind,
     pub dir: PathBuf,
@@ -51,6 +56,23 @@ fn id_list(v: &serde_json::Value, key: &str) -> Option<Vec<i64>> {
     v.get(key).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_i64()).collect())
 }
 
+/// `alignment_heads: [[layer, head], ...]` as both CTranslate2 and transformers configs write it.
+fn head_pairs(v: &serde_json::Value) -> Option<Vec<(i64, i64)>> {
+    let pairs: Vec<(i64, i64)> = v
+        .get("alignment_heads")?
+        .as_array()?
+        .iter()
+        .filter_map(|p| Some((p.get(0)?.as_i64()?, p.get(1)?.as_i64()?)))
+        .collect();
+    (!pairs.is_empty()).then_some(pairs)
+}
+
+/// openai-whisper's default when a model names no alignment heads: every head of the upper half
+/// of the decoder layers.
+fn default_alignment_heads(c: &Config) -> Vec<(i64, i64)> {
+    (c.n_text_layer / 2..c.n_text_layer).flat_map(|l| (0..c.n_text_head).map(move |h| (l, h))).collect()
+}
+
 impl Whisper {
     /// Loads a CTranslate2 directory (`model.bin`, `config.json`, `tokenizer.json`) or a
     /// Hugging Face transformers directory (`config.json`, `model.safetensors`, `tokenizer.json`).
@@ -59,7 +81,7 @@ impl Whisper {
         if !dir.is_dir() {
             return Err(ModelError::NotFound(dir.to_path_buf()));
         }
-        let (tensors, heads, suppress, langs) = if dir.join("model.bin").is_file() {
+        let (tensors, heads, suppress, langs, align) = if dir.join("model.bin").is_file() {
             let m = ct2::load(&dir.join("model.bin"))?;
             if !m.spec.is_empty() && m.spec != "WhisperSpec" {
                 return Err(ModelError::UnknownLayout {
@@ -68,16 +90,16 @@ impl Whisper {
                 });
             }
             let cfg_path = dir.join("config.json");
-            let (suppress, langs) = if cfg_path.is_file() {
+            let (suppress, langs, align) = if cfg_path.is_file() {
                 let cfg = read_json(&cfg_path)?;
-                (id_list(&cfg, "suppress_ids"), id_list(&cfg, "lang_ids"))
+                (id_list(&cfg, "suppress_ids"), id_list(&cfg, "lang_ids"), head_pairs(&cfg))
             } else {
-                (None, None)
+                (None, None, None)
             };
-            (m.variables, None, suppress, langs)
+            (m.variables, None, suppress, langs, align)
         } else if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
             let meta = hf::meta(dir)?;
-            (hf::load(dir)?, Some(meta.heads), meta.suppress_ids, meta.lang_ids)
+            (hf::load(dir)?, Some(meta.heads), meta.suppress_ids, meta.lang_ids, meta.alignment_heads)
         } else {
             return Err(ModelError::UnknownLayout {
                 dir: dir.to_path_buf(),
@@ -93,7 +115,13 @@ impl Whisper {
         let encoder = Encoder::load(&weights, &config)?;
         let decoder = Decoder::load(&weights, &config)?;
         let suppress_ids = suppress.unwrap_or_else(|| tokenizer.non_speech_tokens());
+        let alignment_heads = align
+            .filter(|h| {
+                h.iter().all(|&(l, h)| (0..config.n_text_layer).contains(&l) && (0..config.n_text_head).contains(&h))
+            })
+            .unwrap_or_else(|| default_alignment_heads(&config));
         Ok(Self {
+            alignment_heads,
             mel: MelExtractor::new(config.n_mels),
             kind: weights.kind,
             config,

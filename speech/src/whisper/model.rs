@@ -146,6 +146,16 @@ impl CrossAttention {
         let y = y.view([b, h, group, n, d]).permute([0, 2, 1, 3, 4]).reshape([r, h, n, d]);
         x + self.out.forward(&merge(&y))
     }
+
+    /// One row per audio, with the scaled attention scores before the softmax
+    /// ([B, H, n, 1500], f32), which word alignment reads.
+    fn forward_with_scores(&self, x: &Tensor, kv: &(Tensor, Tensor)) -> (Tensor, Tensor) {
+        let q = heads(&self.q.forward(&self.ln.forward(x)), self.n_head);
+        let d = q.size()[3];
+        let scores = q.matmul(&kv.0.transpose(-1, -2)) * (1.0 / (d as f64).sqrt());
+        let y = scores.softmax(-1, Kind::Float).to_kind(q.kind()).matmul(&kv.1);
+        (x + self.out.forward(&merge(&y)), scores.to_kind(Kind::Float))
+    }
 }
 
 struct Mlp {
@@ -324,6 +334,21 @@ impl Decoder {
             x = l.mlp.forward(&x);
         }
         self.ln.forward(&x)
+    }
+
+    /// Like `forward` from offset 0 with one row per audio, also returning every layer's
+    /// cross-attention scores ([B, H, n, 1500] each) for word alignment.
+    pub fn forward_with_scores(&self, tokens: &Tensor, state: &mut DecoderState) -> (Tensor, Vec<Tensor>) {
+        let n = tokens.size()[1];
+        let mut x = Tensor::embedding(&self.embedding, tokens, -1, false, false) + self.positions.narrow(0, 0, n);
+        let mut scores = Vec::with_capacity(self.layers.len());
+        for (i, l) in self.layers.iter().enumerate() {
+            x = l.attn.forward(&x, Some((&mut state.cache[i], 0)));
+            let (y, s) = l.cross.forward_with_scores(&x, &state.cross[i]);
+            scores.push(s);
+            x = l.mlp.forward(&y);
+        }
+        (self.ln.forward(&x), scores)
     }
 
     /// Hidden states [.., d] -> logits [.., vocab] in f32.

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use transcript::{Segment, Transcript};
+use transcript::{Segment, Transcript, Word};
 
 use super::{DecodingOptions, Whisper};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -148,8 +148,9 @@ struct Job<'a> {
     transcribed_until: f64,
     chunks: usize,
     expected: Option<f64>,
-    /// Seconds spent in VAD, mel + encoder, decoding.
-    timings: [f64; 3],
+    word_timestamps: bool,
+    /// Seconds spent in VAD, mel + encoder, decoding, word alignment.
+    timings: [f64; 4],
     threads: i32,
 }
 
@@ -239,7 +240,8 @@ impl<'a> Job<'a> {
             transcribed_until: 0.0,
             chunks: 0,
             expected: None,
-            timings: [0.0; 3],
+            word_timestamps: o.word_timestamps,
+            timings: [0.0; 4],
             threads: threads.max(1),
         })
     }
@@ -275,16 +277,23 @@ impl<'a> Job<'a> {
         obs.progress(Stage::Transcribe, 1.0);
         // Continuations of a window are decoded in a later batch than its neighbours.
         self.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
-        let [vad, enc, dec] = self.timings;
+        let word_segments = self.segments.iter().flat_map(|s| s.words.iter().cloned()).collect();
+        let [vad, enc, dec, align] = self.timings;
         obs.log(
             Stage::Transcribe,
             &format!(
-                "transcribed {duration:.2} s of audio in {} windows, {} segments (vad {vad:.2} s, encoder {enc:.2} s, decoder {dec:.2} s)",
+                "transcribed {duration:.2} s of audio in {} windows, {} segments (vad {vad:.2} s, encoder {enc:.2} s, decoder {dec:.2} s, word alignment {align:.2} s)",
                 self.chunks,
                 self.segments.len()
             ),
         );
-        Ok(Transcript { language: self.language.clone(), duration, segments: self.segments, ..Transcript::default() })
+        Ok(Transcript {
+            language: self.language.clone(),
+            duration,
+            segments: self.segments,
+            word_segments,
+            ..Transcript::default()
+        })
     }
 
     /// Transcribes up to one batch from the front of `ready`.
@@ -320,9 +329,18 @@ impl<'a> Job<'a> {
         let rows = batch.len() * self.decoding.beam_size.max(self.decoding.best_of);
         tch::set_num_threads(if rows >= 16 { self.threads } else { 1 });
         let t1 = std::time::Instant::now();
-        let results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel);
+        let mut results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel);
         self.timings[1] += (t1 - t0).as_secs_f64();
         self.timings[2] += t1.elapsed().as_secs_f64();
+        if self.word_timestamps && results.len() == batch.len() {
+            tch::set_num_threads(self.threads);
+            let t2 = std::time::Instant::now();
+            for (i, r) in results.iter_mut().enumerate() {
+                let window = enc.narrow(0, i as i64, 1);
+                m.align_words(&window, &mut r.segments, &language, self.decoding.translate, durations[i]);
+            }
+            self.timings[3] += t2.elapsed().as_secs_f64();
+        }
         tch::set_num_threads(self.threads);
         if obs.is_cancelled() || results.len() != batch.len() {
             return Err(SpeechError::Cancelled);
@@ -345,10 +363,23 @@ impl<'a> Job<'a> {
                 again.push((rest, audio[consumed..].to_vec()));
             }
             for s in &r.segments {
+                let words = s
+                    .words
+                    .iter()
+                    .filter(|w| !w.word.trim().is_empty())
+                    .map(|w| Word {
+                        word: w.word.trim().to_string(),
+                        start: round3(offset + w.start),
+                        end: round3(offset + w.end),
+                        score: round3(w.probability),
+                        speaker: None,
+                    })
+                    .collect();
                 self.segments.push(Segment {
                     start: round3(offset + s.start),
                     end: round3(offset + s.end),
                     text: s.text.clone(),
+                    words,
                     avg_logprob: s.avg_logprob,
                     no_speech_prob: s.no_speech_prob,
                     ..Segment::default()

@@ -7,6 +7,7 @@ use tch::{Kind, Tensor};
 
 use super::decode::{self, Hypothesis, PassOptions};
 use super::logits::LogitFilter;
+use super::words::WordTiming;
 use super::Whisper;
 
 /// Seconds per timestamp token.
@@ -70,6 +71,8 @@ pub struct WindowSegment {
     pub tokens: Vec<i64>,
     pub avg_logprob: f64,
     pub no_speech_prob: f64,
+    /// Filled by `Whisper::align_words` when word timestamps are asked for.
+    pub words: Vec<WordTiming>,
 }
 
 /// The outcome for one window.
@@ -265,6 +268,7 @@ impl Whisper {
                 tokens: text_toks,
                 avg_logprob: h.avg_logprob,
                 no_speech_prob: h.no_speech_prob,
+                words: Vec::new(),
             }
         };
         let single_ending = toks.len() >= 2 && toks[toks.len() - 2] < tb && toks[toks.len() - 1] >= tb;
