@@ -261,20 +261,17 @@ impl Pipeline {
         let model = self.model(options.model.as_deref())?;
         let reader = AudioReader::open(path)?;
         let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad.jit");
-        let mut transcript = crate::whisper::stream::run(model, &vad_path, options, observer, reader, self.threads)?;
-        if options.diarize {
-            // A second streamed pass with the diarizer's own tight VAD spans: Whisper's padded
-            // spans would merge speech across speaker changes.
-            let options = crate::diarize::DiarizeOptions {
+        let diarize = if options.diarize {
+            let o = crate::diarize::DiarizeOptions {
                 min_speakers: options.min_speakers,
                 max_speakers: options.max_speakers,
                 ..Default::default()
             };
-            let vad = crate::diarize::vad_options();
-            let turns = self.diarizer()?.diarize_file(path, &vad_path, &vad, &options, Some(observer))?;
-            crate::diarize::assign_speakers(&mut transcript, &turns);
-        }
-        Ok(transcript)
+            Some((self.diarizer()?, o))
+        } else {
+            None
+        };
+        crate::whisper::stream::run(model, &vad_path, options, observer, reader, self.threads, diarize)
     }
 
     fn diarizer(&self) -> Result<&crate::diarize::Diarizer, SpeechError> {

@@ -274,3 +274,31 @@ fn assign_speakers_by_overlap() {
     assert!(t.segments.iter().all(|s| s.speaker.is_none()));
     assert_eq!(t.diarization, Some(vec![]));
 }
+
+/// The pipeline diarizes from its own VAD pass: the same turns as the stand-alone diarizer,
+/// and every segment and word gets a speaker.
+#[test]
+fn pipeline_diarizes_with_words() {
+    struct Quiet;
+    impl speech::Observer for Quiet {
+        fn progress(&self, _: speech::Stage, _: f64) {}
+        fn log(&self, _: speech::Stage, _: &str) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+    }
+    let config = speech::PipelineConfig { models_dir: models_dir(), ..Default::default() };
+    let pipeline = speech::Pipeline::new(config).unwrap();
+    let options = speech::Options { diarize: true, word_timestamps: true, ..Default::default() };
+    let t = pipeline.run(&evaldata("audio/pyannote/sample.wav"), &options, &Quiet).unwrap();
+    let turns = t.diarization.clone().expect("diarization");
+    assert_eq!(turns, diarize("audio/pyannote/sample.wav", &DiarizeOptions::default()));
+    assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"]);
+    assert!(der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0) <= 0.20);
+    assert!(!t.word_segments.is_empty());
+    for s in &t.segments {
+        assert!(s.speaker.is_some(), "{s:?}");
+        assert!(s.words.iter().all(|w| w.speaker.is_some()), "{s:?}");
+    }
+    assert!(t.word_segments.iter().all(|w| w.speaker.is_some()));
+}

@@ -11,6 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::audio::AudioReader;
+use crate::diarize::{assign_speakers, DiarizeOptions, Diarizer, Session, SpeakerTurn};
 use crate::pipeline::{Observer, Options, SpeechError, Stage, Task, SR};
 use crate::vad::{Chunk, ChunkMerger, SileroVad, Span, SpeechDetector, VadOptions, WINDOW};
 
@@ -31,6 +32,8 @@ fn vad_options(o: &Options) -> VadOptions {
 
 /// Runs one file: this thread decodes audio and runs the VAD, a second thread transcribes
 /// the chunks it sends (a bounded channel keeps memory flat), so both cores stay busy.
+/// With `diarize`, the same Silero probabilities also drive the diarizer's tight speech spans
+/// (no second decoding or VAD pass), and the transcript comes back with speakers.
 pub(crate) fn run(
     model: Arc<Mutex<Whisper>>,
     vad_path: &Path,
@@ -38,6 +41,7 @@ pub(crate) fn run(
     observer: &dyn Observer,
     reader: AudioReader,
     threads: i32,
+    diarize: Option<(&Diarizer, DiarizeOptions)>,
 ) -> Result<Transcript, SpeechError> {
     let vad = SileroVad::load(vad_path)?;
     let batch = o.batch_size.unwrap_or(8).max(1) as usize;
@@ -47,31 +51,38 @@ pub(crate) fn run(
             let m = model.lock().unwrap_or_else(|e| e.into_inner());
             Job::new(&m, o, observer, threads)?.consume(rx)
         });
-        let produced = produce(reader, &vad, &vad_options(o), &tx, observer);
+        let produced = produce(reader, &vad, &vad_options(o), &tx, observer, diarize);
         drop(tx);
         let transcribed =
             worker.join().unwrap_or_else(|_| Err(SpeechError::Inference("transcription thread panicked".into())));
         match (produced, transcribed) {
             (_, Err(e)) if !matches!(e, SpeechError::Cancelled) => Err(e),
-            (Err(e), _) => Err(e),
-            (Ok(()), t) => t,
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(turns), Ok(mut t)) => {
+                if let Some(turns) = turns {
+                    assign_speakers(&mut t, &turns);
+                }
+                Ok(t)
+            }
         }
     })
 }
 
 /// Decodes, runs Silero on every 512-sample window, cuts and merges speech into chunks and
 /// sends them on. Keeps only the audio an open chunk or pending speech may still need.
-fn produce(
+fn produce<'d>(
     mut reader: AudioReader,
     vad: &SileroVad,
     o: &VadOptions,
     tx: &SyncSender<Msg>,
-    obs: &dyn Observer,
-) -> Result<(), SpeechError> {
+    obs: &'d dyn Observer,
+    diarize: Option<(&'d Diarizer, DiarizeOptions)>,
+) -> Result<Option<Vec<SpeakerTurn>>, SpeechError> {
     tch::set_num_threads(1); // Silero is a small recurrent model: one thread is fastest.
     let expected = reader.duration_hint().filter(|t| *t > 0.0);
     let gone = || SpeechError::Cancelled;
     tx.send(Msg::Start { expected }).map_err(|_| gone())?;
+    let mut speakers = diarize.map(|(d, options)| Speakers::new(d, options, obs, expected));
     let mut detector = SpeechDetector::new(o);
     let mut merger = ChunkMerger::new(o.chunk_size_s);
     let mut buf = Buffer { start: 0, data: Vec::new() };
@@ -97,6 +108,9 @@ fn produce(
         while vad_pos + WINDOW <= buf.end() {
             let p = vad.prob(buf.slice(vad_pos, vad_pos + WINDOW))?;
             detector.push(p, &mut spans);
+            if let Some(s) = &mut speakers {
+                s.detector.push(p, &mut s.spans);
+            }
             vad_pos += WINDOW;
         }
         if eof {
@@ -107,11 +121,21 @@ fn produce(
             if vad_pos < total {
                 let mut last = buf.slice(vad_pos, total).to_vec();
                 last.resize(WINDOW, 0.0);
-                detector.push(vad.prob(&last)?, &mut spans);
+                let p = vad.prob(&last)?;
+                detector.push(p, &mut spans);
+                if let Some(s) = &mut speakers {
+                    s.detector.push(p, &mut s.spans);
+                }
             }
             detector.finish(total, &mut spans);
+            if let Some(s) = &mut speakers {
+                s.detector.finish(total, &mut s.spans);
+            }
         }
         vad_seconds += t0.elapsed().as_secs_f64();
+        if let Some(s) = &mut speakers {
+            s.embed(&buf)?;
+        }
         for sp in spans.drain(..) {
             if let Some(c) = merger.push(sp) {
                 send(c, &buf)?;
@@ -123,7 +147,10 @@ fn produce(
             }
             break;
         }
-        let keep = detector.earliest_needed().min(merger.open_start().unwrap_or(usize::MAX)).min(vad_pos);
+        let mut keep = detector.earliest_needed().min(merger.open_start().unwrap_or(usize::MAX)).min(vad_pos);
+        if let Some(s) = &speakers {
+            keep = keep.min(s.detector.earliest_needed());
+        }
         buf.drop_before(keep);
         if let Some(total) = expected {
             let f = (buf.end() as f64 / SR / total).min(1.0);
@@ -133,7 +160,50 @@ fn produce(
     }
     obs.progress(Stage::Decode, 1.0);
     obs.progress(Stage::Vad, 1.0);
-    tx.send(Msg::End { samples: buf.end(), vad_seconds }).map_err(|_| gone())
+    tx.send(Msg::End { samples: buf.end(), vad_seconds }).map_err(|_| gone())?;
+    // Clustering runs here while the other thread finishes the last batches.
+    speakers.map(Speakers::finish).transpose()
+}
+
+/// Diarization fed from the transcription's own VAD: a second detector with the diarizer's
+/// tight span settings over the same probabilities, and a session embedding its spans.
+struct Speakers<'d> {
+    detector: SpeechDetector,
+    spans: Vec<Span>,
+    session: Session<'d>,
+    options: DiarizeOptions,
+    seconds: f64,
+}
+
+impl<'d> Speakers<'d> {
+    fn new(d: &'d Diarizer, options: DiarizeOptions, obs: &'d dyn Observer, expected: Option<f64>) -> Self {
+        let mut session = d.session();
+        session.set_observer(obs);
+        if let Some(t) = expected {
+            session.set_expected_samples((t * SR) as usize);
+        }
+        let detector = SpeechDetector::new(&crate::diarize::vad_options());
+        Self { detector, spans: Vec::new(), session, options, seconds: 0.0 }
+    }
+
+    /// Embeds the speech released so far (still in `buf`: the buffer keeps what the detector needs).
+    fn embed(&mut self, buf: &Buffer) -> Result<(), SpeechError> {
+        let t0 = std::time::Instant::now();
+        for sp in self.spans.drain(..) {
+            let start = sp.start.max(buf.start);
+            self.session.push(buf.slice(start, sp.end), start)?;
+        }
+        self.session.note_seen(buf.end());
+        self.seconds += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<SpeakerTurn>, SpeechError> {
+        let t0 = std::time::Instant::now();
+        let turns = self.session.finish(&self.options)?;
+        tracing::debug!(embed_s = self.seconds, cluster_s = t0.elapsed().as_secs_f64(), "diarized");
+        Ok(turns)
+    }
 }
 
 struct Job<'a> {
