@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use jobs::Outcome;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use transcript::Format;
+use transcript::{Format, RenderOptions};
 
 use crate::helpers::{assert_error, sample_transcript, spawn_app};
 
@@ -94,6 +94,48 @@ async fn the_result_is_409_until_success_then_rendered_in_every_format() {
     assert!(result("?format=rttm").await.unwrap().text().await.unwrap().contains("SPEAKER_01"));
     assert_error(result("?format=docx").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_format").await;
     assert_error(result("?fmt=srt").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+}
+
+#[tokio::test]
+async fn subtitle_options_cut_srt_and_vtt_results() {
+    let app = spawn_app().await;
+    let id = app.submit().await;
+    let transcript = sample_transcript();
+    app.finish(id, Outcome::Succeeded { result: serde_json::to_value(&transcript).unwrap(), duration_secs: 3.5 }).await;
+    let app = &app;
+    let result = |query: &str| app.client.get(app.url(&format!("/v1/jobs/{id}/result?{query}"))).send();
+
+    let srt = result("format=srt&max_line_width=5&max_line_count=1").await.unwrap();
+    assert_eq!(srt.status(), StatusCode::OK);
+    assert_eq!(
+        srt.text().await.unwrap(),
+        "1\n00:00:00,500 --> 00:00:00,900\n[SPEAKER_00]: Hello\n\n\
+         2\n00:00:01,000 --> 00:00:01,600\n[SPEAKER_00]: world.\n\n\
+         3\n00:00:02,000 --> 00:00:03,200\n[SPEAKER_01]: Bye.\n\n"
+    );
+    let vtt = result("format=vtt&highlight_words=true&max_line_width=42").await.unwrap().text().await.unwrap();
+    let options = RenderOptions { max_line_width: Some(42), max_line_count: None, highlight_words: true };
+    assert_eq!(vtt, transcript::render_with(&transcript, Format::Vtt, &options));
+    assert!(vtt.contains("\n[SPEAKER_00]: <u>Hello</u> world.\n"), "{vtt}");
+    // Other formats ignore them.
+    for format in [Format::Json, Format::Txt, Format::Tsv] {
+        let response =
+            result(&format!("format={format}&max_line_width=5&max_line_count=1&highlight_words=true")).await.unwrap();
+        assert_eq!(response.text().await.unwrap(), transcript::render(&transcript, format), "{format}");
+    }
+
+    for (query, named) in [
+        ("format=srt&max_line_width=0", "max_line_width"),
+        ("format=srt&max_line_width=1001", "max_line_width"),
+        ("format=vtt&max_line_count=0", "max_line_count"),
+        ("max_line_count=101", "max_line_count"),
+        ("format=srt&max_line_width=-3", "max_line_width"),
+        ("format=srt&max_line_width=wide", "max_line_width"),
+        ("format=srt&highlight_words=maybe", "highlight_words"),
+    ] {
+        let message = assert_error(result(query).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+        assert!(message.contains(named), "{query}: {message}");
+    }
 }
 
 #[tokio::test]
