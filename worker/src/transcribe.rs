@@ -45,6 +45,20 @@ pub struct TranscribeArgs {
     pub min_speakers: Option<u32>,
     #[arg(long)]
     pub max_speakers: Option<u32>,
+    /// Time every word (alignment); json gets `words`, srt and vtt get cues timed by their words.
+    #[arg(long)]
+    pub word_timestamps: bool,
+    /// srt/vtt: at most N characters per line, breaking between words (1 to 1000).
+    /// Implies --word-timestamps.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_line_width: Option<u32>,
+    /// srt/vtt: at most N lines per cue (1 to 100); with --max-line-width, cues are cut across
+    /// segments and a pause over 3 s starts a new one. Implies --word-timestamps.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_line_count: Option<u32>,
+    /// srt/vtt: one cue per word, the word underlined (<u>word</u>). Implies --word-timestamps.
+    #[arg(long)]
+    pub highlight_words: bool,
     /// Directory holding the installed models.
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
@@ -64,6 +78,14 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     if !args.file.is_file() {
         bail!("no such file: {}", args.file.display());
     }
+    let render_options = transcript::RenderOptions {
+        max_line_width: args.max_line_width.map(|n| n as usize),
+        max_line_count: args.max_line_count.map(|n| n as usize),
+        highlight_words: args.highlight_words,
+    };
+    // Cutting cues needs word timings; asking for it and getting segment cues would puzzle.
+    let subtitles = matches!(format, transcript::Format::Srt | transcript::Format::Vtt);
+    let word_timestamps = args.word_timestamps || (subtitles && render_options != Default::default());
     let settings =
         Settings::load().context("loading configuration (config/ in the current directory, or APP_CONFIG_DIR)")?;
     let job_options = JobOptions {
@@ -71,6 +93,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         language: args.language.clone(),
         task: Some(task),
         initial_prompt: args.initial_prompt.clone(),
+        word_timestamps: word_timestamps.then_some(true),
         diarize: args.diarize.then_some(true),
         min_speakers: args.min_speakers,
         max_speakers: args.max_speakers,
@@ -93,7 +116,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let transcript = pipeline
         .run(&args.file, &options, &observer)
         .with_context(|| format!("transcribing {}", args.file.display()))?;
-    print!("{}", transcript::render(&transcript, format));
+    print!("{}", transcript::render_with(&transcript, format, &render_options));
     Ok(())
 }
 
