@@ -116,6 +116,10 @@ pub trait Observer: Send + Sync {
     fn log(&self, stage: Stage, message: &str);
     /// Checked between blocks of work; when true the pipeline stops with [`SpeechError::Cancelled`].
     fn is_cancelled(&self) -> bool;
+    /// Segments that are final, in time order; each call continues where the previous one
+    /// ended, so all calls together are the transcript's segments (speakers come only with the
+    /// finished transcript). For streaming partial results.
+    fn segments(&self, _segments: &[transcript::Segment]) {}
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -435,3 +435,29 @@ fn word_timestamps_on_long_batched_audio() {
         assert!(pair[0].start <= pair[1].start + 1e-9, "{pair:?}");
     }
 }
+
+/// Segments reach the observer as they become final, in order, and add up to the transcript.
+#[test]
+fn segments_are_released_in_order_as_they_finish() {
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<Vec<transcript::Segment>>>);
+    impl Observer for Collect {
+        fn progress(&self, _: Stage, _: f64) {}
+        fn log(&self, _: Stage, _: &str) {}
+        fn is_cancelled(&self) -> bool {
+            false
+        }
+        fn segments(&self, segments: &[transcript::Segment]) {
+            self.0.lock().unwrap().push(segments.to_vec());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = long_wav(dir.path(), 4);
+    let obs = Collect::default();
+    let opts = Options { batch_size: Some(2), beam_size: Some(1), ..Default::default() };
+    let t = pipeline().run(&path, &opts, &obs).unwrap();
+    let calls = obs.0.into_inner().unwrap();
+    assert!(calls.len() >= 2, "released in one piece: {calls:?}");
+    let streamed: Vec<transcript::Segment> = calls.into_iter().flatten().collect();
+    assert_eq!(streamed, t.segments);
+}

@@ -214,7 +214,10 @@ struct Job<'a> {
     observer: &'a dyn Observer,
     prompt: Vec<i64>,
     language: Option<String>,
+    /// Final segments, in time order.
     segments: Vec<Segment>,
+    /// Decoded segments that may still get earlier neighbours.
+    unreleased: Vec<Segment>,
     transcribed_until: f64,
     chunks: usize,
     expected: Option<f64>,
@@ -307,6 +310,7 @@ impl<'a> Job<'a> {
             prompt,
             language,
             segments: Vec::new(),
+            unreleased: Vec::new(),
             transcribed_until: 0.0,
             chunks: 0,
             expected: None,
@@ -329,6 +333,7 @@ impl<'a> Job<'a> {
                     ready.push((c, audio));
                     if ready.len() >= self.batch_size {
                         self.transcribe(&mut ready)?;
+                        self.release(ready.first().map(|(c, _)| c.start as f64 / SR));
                     }
                 }
                 Msg::End { samples, vad_seconds } => {
@@ -343,10 +348,10 @@ impl<'a> Job<'a> {
         self.expected = Some(duration);
         while !ready.is_empty() {
             self.transcribe(&mut ready)?;
+            self.release(ready.first().map(|(c, _)| c.start as f64 / SR));
         }
+        self.release(None);
         obs.progress(Stage::Transcribe, 1.0);
-        // Continuations of a window are decoded in a later batch than its neighbours.
-        self.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
         let word_segments = self.segments.iter().flat_map(|s| s.words.iter().cloned()).collect();
         let [vad, enc, dec, align] = self.timings;
         obs.log(
@@ -364,6 +369,23 @@ impl<'a> Job<'a> {
             word_segments,
             ..Transcript::default()
         })
+    }
+
+    /// Moves the decoded segments that start before `frontier` (all with `None`) to the
+    /// transcript and tells the observer. Later audio can only add segments after the frontier:
+    /// continuations of a window are decoded in a later batch than its neighbours, so segments
+    /// wait here until nothing before them is pending.
+    fn release(&mut self, frontier: Option<f64>) {
+        self.unreleased.sort_by(|a, b| a.start.total_cmp(&b.start));
+        let n = match frontier {
+            Some(f) => self.unreleased.iter().take_while(|s| s.start < f).count(),
+            None => self.unreleased.len(),
+        };
+        if n > 0 {
+            let done: Vec<Segment> = self.unreleased.drain(..n).collect();
+            self.observer.segments(&done);
+            self.segments.extend(done);
+        }
     }
 
     /// Transcribes up to one batch from the front of `ready`.
@@ -445,7 +467,7 @@ impl<'a> Job<'a> {
                         speaker: None,
                     })
                     .collect();
-                self.segments.push(Segment {
+                self.unreleased.push(Segment {
                     start: round3(offset + s.start),
                     end: round3(offset + s.end),
                     text: s.text.clone(),
