@@ -12,7 +12,7 @@ SUDO=""
 # --- Debian packages -------------------------------------------------------------------------
 PACKAGES=(pkg-config clang libclang-dev libavcodec-dev libavformat-dev libavutil-dev
   libswresample-dev libswscale-dev libavfilter-dev libavdevice-dev ffmpeg curl unzip
-  python3-venv)
+  python3-venv espeak-ng)
 command -v pg_ctlcluster >/dev/null 2>&1 || PACKAGES+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || PACKAGES+=(redis-server)
 missing=()

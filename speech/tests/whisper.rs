@@ -461,3 +461,35 @@ fn segments_are_released_in_order_as_they_finish() {
     let streamed: Vec<transcript::Segment> = calls.into_iter().flatten().collect();
     assert_eq!(streamed, t.segments);
 }
+
+/// Speech in another language, synthesised by espeak-ng (installed by scripts/setup.sh): the
+/// evaluation set holds English only.
+fn synthesise(dir: &Path, voice: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{voice}.wav"));
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", voice, "-s", "150", "-w"])
+        .arg(&path)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is missing: run scripts/setup.sh");
+    assert!(status.success());
+    path
+}
+
+#[test]
+fn base_detects_non_english_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = [
+        ("de", "Die Bundesregierung hat am Mittwoch beschlossen, die Förderung für erneuerbare Energien deutlich zu erhöhen. Nach Angaben des Ministeriums sollen vor allem kleine Unternehmen und Haushalte davon profitieren."),
+        ("fr", "Le gouvernement a annoncé mercredi une nouvelle aide pour les petites entreprises. Selon le ministère, les familles pourront également en profiter dès le mois prochain."),
+        ("es", "El gobierno anunció el miércoles un nuevo plan para apoyar a las pequeñas empresas. Según el ministerio, las familias también podrán beneficiarse a partir del próximo mes."),
+    ];
+    let p = pipeline();
+    let obs = TestObserver::default();
+    let base = Options { model: Some("base".into()), beam_size: Some(1), ..Default::default() };
+    for (lang, text) in samples {
+        let t = p.run(&synthesise(dir.path(), lang, text), &base, &obs).unwrap();
+        assert_eq!(t.language.as_deref(), Some(lang), "{t:?}");
+        assert!(!t.text().trim().is_empty());
+    }
+}
