@@ -11,8 +11,9 @@ Every English row of evaldata/asr.tsv is transcribed with word timestamps by bot
                   its defaults otherwise (30 s windows, no VAD, condition_on_previous_text=True;
                   --fw-vad / --fw-no-condition change that)
 
-Both word lists are normalised (lower-case, everything but letters and digits removed, words that
-are then empty dropped) and matched with difflib.SequenceMatcher; over the matched words the
+Both word lists are normalised (a word starting with "-" joined to the one before, as faster-whisper
+splits hyphenated compounds that ours keeps whole; lower-case, everything but letters and digits
+removed, words that are then empty dropped) and matched with difflib.SequenceMatcher; over the matched words the
 table gives |start difference| and |end difference| (median, p90, ms), the median over all
 boundaries (starts and ends together) against the target (median < 80 ms), the share of
 boundaries within 20 ms (one frame of the cross-attention) and the signed median (ours -
@@ -70,14 +71,27 @@ def word_flag_args():
                                            "batch given explicitly)")
 
 
-def words_of(doc):
-    """[(normalised, original, start, end)] from a transcript's word_segments (or segments[].words)."""
+def words_of(doc, merge_hyphens=True):
+    """[(normalised, original, start, end)] from a transcript's word_segments (or segments[].words).
+
+    With merge_hyphens, a word that begins with "-" is joined to the one before it: faster-whisper
+    splits "ill-disposed" into "ill" + "-disposed" (the hyphen goes with the next word), ours keeps
+    whitespace-delimited words (WhisperX's shape); joined, the compound compares start to start
+    and end to end."""
     ws = doc.get("word_segments") or [w for s in doc.get("segments", []) for w in s.get("words", [])]
     out = []
     for w in ws:
-        n = norm(w.get("word", ""))
-        if n and w.get("start") is not None and w.get("end") is not None:
-            out.append((n, w["word"], float(w["start"]), float(w["end"])))
+        text = w.get("word", "")
+        if w.get("start") is None or w.get("end") is None:
+            continue
+        if merge_hyphens and text.startswith("-") and out:
+            prev = out.pop()
+            text = prev[1] + text
+            out.append((norm(text), text, prev[2], float(w["end"])))
+            continue
+        n = norm(text)
+        if n:
+            out.append((n, text, float(w["start"]), float(w["end"])))
     return out
 
 
@@ -235,7 +249,8 @@ def main():
           f"|boundary difference| < {TARGET_MS:.0f} ms)\n")
     print(f"Ours: `worker transcribe FILE --model DIR {' '.join(flag)} --beam-size {args.beam_size} --batch-size "
           f"{args.ours_batch_size} --language en --format json` (Silero VAD, <= 30 s chunks, not conditioned on previous "
-          f"text). Reference: {fw_desc}, in-process, same CTranslate2 weights. Words lower-cased, stripped of "
+          f"text). Reference: {fw_desc}, in-process, same CTranslate2 weights. Hyphenated compounds joined (faster-whisper's "
+          "'ill' + '-disposed' -> 'ill-disposed', as ours has them), words lower-cased, stripped of "
           "punctuation and matched with difflib.SequenceMatcher; differences over matched words, ms (20 ms = one "
           "frame of the cross-attention). Signed = median of "
           "ours - faster-whisper (> 0: ours later).\n")
