@@ -19,4 +19,6 @@ pub use maintenance::{enqueue, enqueue_as};
 pub use model::{Fence, Job, JobInput, JobOptions, JobStatus, LogLevel, LogLine, Outcome, Task, WorkerInfo};
 pub use queue::{Consumer, Delivery, Queue, QueueError};
 pub use storage::AudioStorage;
-pub use store::{CancelOutcome, Inserted, JobStore, ListFilter, NewJob, StoreError, Submitter};
+pub use store::{
+    CancelOutcome, Inserted, JobPartials, JobStore, ListFilter, NewJob, PartialsCursor, StoreError, Submitter,
+};

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jobs::store::{Inserted, NewJob, StoreError};
-use jobs::{CancelOutcome, Fence, JobInput, JobOptions, JobStatus, JobStore, Outcome, Queue};
+use jobs::{CancelOutcome, Fence, JobInput, JobOptions, JobStatus, JobStore, Outcome, PartialsCursor, Queue};
 use uuid::Uuid;
 
 struct TestDb {
@@ -293,4 +293,75 @@ async fn idempotency_keys_are_scoped_per_owner() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 3);
+}
+
+async fn partial_rows(db: &TestDb, id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM job_partials WHERE job_id = $1")
+        .bind(id)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn partial_segments_are_fenced_per_run_and_cleared_when_the_job_stops_running() {
+    let db = spawn_db().await;
+    let id = insert(&db, 3).await;
+    let lease = Duration::from_secs(30);
+    let seg = |text: &str| serde_json::json!({"start": 0.0, "end": 1.0, "text": text});
+    let first = db.store.claim(id, "old", lease).await.unwrap().unwrap();
+    let old = fence_of(&first);
+    assert!(db.store.append_partials(&old, 0, &[seg("a"), seg("b")]).await.unwrap());
+    // A batch sent again after a failed write overlaps what is stored; the stored rows stay.
+    assert!(db.store.append_partials(&old, 1, &[seg("B"), seg("c")]).await.unwrap());
+    let read = db.store.job_with_partials(id, &PartialsCursor::default()).await.unwrap().unwrap();
+    assert_eq!((read.job.attempt, read.first), (1, 0), "a new reader reads from the start");
+    assert_eq!(read.segments, [seg("a"), seg("b"), seg("c")]);
+    let at = |attempt: i32, worker: &str, next: i32| PartialsCursor { attempt, worker_id: Some(worker.into()), next };
+    let read = db.store.job_with_partials(id, &at(1, "old", 2)).await.unwrap().unwrap();
+    assert!(at(1, "old", 2).same_run(&read.job));
+    assert_eq!((read.first, read.segments), (2, vec![seg("c")]));
+    let stranger = Fence { worker_id: "stranger".into(), ..old.clone() };
+    assert!(!db.store.append_partials(&stranger, 3, &[seg("x")]).await.unwrap());
+
+    // Reaped: attempt 1's partials go, and its worker can add none.
+    expire_lease(&db, id).await;
+    db.store.reap_expired().await.unwrap();
+    assert_eq!(partial_rows(&db, id).await, 0);
+    assert!(!db.store.append_partials(&old, 3, &[seg("d")]).await.unwrap());
+    let second = db.store.claim(id, "new", lease).await.unwrap().unwrap();
+    assert!(!db.store.append_partials(&old, 3, &[seg("d")]).await.unwrap(), "attempt 1 is fenced out");
+    let new = fence_of(&second);
+    assert!(db.store.append_partials(&new, 0, &[seg("one")]).await.unwrap());
+    // A reader that was at segment 3 of attempt 1 is told attempt 2 started, from its start.
+    let read = db.store.job_with_partials(id, &at(1, "old", 3)).await.unwrap().unwrap();
+    assert_eq!((read.job.attempt, read.first, read.segments), (2, 0, vec![seg("one")]));
+
+    // The result is the truth once written.
+    assert!(db.store.finish(&new, &success(), "done").await.unwrap());
+    assert_eq!(partial_rows(&db, id).await, 0);
+    assert!(!db.store.append_partials(&new, 1, &[seg("two")]).await.unwrap(), "a finished job takes no partials");
+    assert!(db.store.job_with_partials(id, &at(2, "new", 1)).await.unwrap().unwrap().segments.is_empty());
+
+    // Handed back at shutdown, a job runs again under the same attempt number, elsewhere.
+    let handed = insert(&db, 3).await;
+    let job = db.store.claim(handed, "leaving", lease).await.unwrap().unwrap();
+    assert!(db.store.append_partials(&fence_of(&job), 0, &[seg("a"), seg("b")]).await.unwrap());
+    assert!(db.store.release(&fence_of(&job)).await.unwrap());
+    assert_eq!(partial_rows(&db, handed).await, 0);
+    let again = db.store.claim(handed, "staying", lease).await.unwrap().unwrap();
+    assert_eq!(again.attempt, job.attempt);
+    assert!(!db.store.append_partials(&fence_of(&job), 2, &[seg("c")]).await.unwrap());
+    assert!(db.store.append_partials(&fence_of(&again), 0, &[seg("A")]).await.unwrap());
+    let read = db.store.job_with_partials(handed, &at(1, "leaving", 2)).await.unwrap().unwrap();
+    assert!(!at(1, "leaving", 2).same_run(&read.job));
+    assert_eq!((read.first, read.segments), (0, vec![seg("A")]));
+
+    // And they go with the job.
+    let other = insert(&db, 3).await;
+    let job = db.store.claim(other, "w", lease).await.unwrap().unwrap();
+    assert!(db.store.append_partials(&fence_of(&job), 0, &[seg("a")]).await.unwrap());
+    assert!(db.store.delete(other).await.unwrap().is_some());
+    assert_eq!(partial_rows(&db, other).await, 0);
+    assert!(db.store.job_with_partials(other, &PartialsCursor::default()).await.unwrap().is_none());
 }

@@ -97,26 +97,41 @@ async fn attempt(worker: &Worker, job: &Job, fence: &Fence, cancel: Arc<AtomicBo
     let interval = worker.settings.queue.progress_interval();
     let mut last_write = Instant::now() - interval;
     let mut pending: Option<(&'static str, f32)> = None;
+    let mut partials = Partials::default();
     let result = loop {
         tokio::select! {
             done = &mut task => break done,
             Some(event) = rx.recv() => match event {
                 Event::Log { stage, message } => log(&worker.store, fence, LogLevel::Info, Some(stage), &message).await,
                 Event::Progress { stage, overall } => pending = Some((stage, overall)),
+                Event::Segments(segments) => partials.push(segments),
             },
-            _ = tokio::time::sleep(Duration::from_millis(100)), if pending.is_some() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)), if pending.is_some() || partials.has_unsent() => {}
         }
-        if let Some((stage, overall)) = pending {
-            if last_write.elapsed() >= interval {
-                set_progress(&worker.store, fence, stage, overall).await?;
-                last_write = Instant::now();
-                pending = None;
+        // Progress and finished segments go out together, at most once per interval.
+        if last_write.elapsed() >= interval && (pending.is_some() || partials.has_unsent()) {
+            let mut written = Ok(());
+            if let Some((stage, overall)) = pending.take() {
+                written = set_progress(&worker.store, fence, stage, overall).await;
             }
+            if written.is_ok() {
+                written = partials.write(&worker.store, fence).await;
+            }
+            if let Err(abandon) = written {
+                // Stop the pipeline before this worker takes another job.
+                cancel.store(true, Ordering::Relaxed);
+                let _ = task.await;
+                return Err(abandon);
+            }
+            last_write = Instant::now();
         }
     };
     let pipeline_ended = Instant::now();
-    while let Ok(Event::Log { stage, message }) = rx.try_recv() {
-        log(&worker.store, fence, LogLevel::Info, Some(stage), &message).await;
+    // Segments still unsent are not worth a write: the final result, written next, replaces them.
+    while let Ok(event) = rx.try_recv() {
+        if let Event::Log { stage, message } = event {
+            log(&worker.store, fence, LogLevel::Info, Some(stage), &message).await;
+        }
     }
     drop(input);
     let mut stage_secs = vec![("fetch", fetch_secs)];
@@ -149,6 +164,60 @@ async fn record_stage_secs(store: &JobStore, fence: &Fence, stage_secs: &[(&'sta
     }
     let text: Vec<String> = stage_secs.iter().map(|(stage, secs)| format!("{stage} {secs:.2} s")).collect();
     log(store, fence, LogLevel::Info, None, &format!("stage times: {}", text.join(", "))).await;
+}
+
+/// Segments the pipeline has finished, stored in order as partial results (`stream=true` on the
+/// OpenAI-compatible routes reads them) so that a client sees text before the job ends.
+#[derive(Default)]
+struct Partials {
+    /// How many are stored: the index of `unsent[0]`.
+    stored: i32,
+    unsent: Vec<transcript::Segment>,
+    /// A segment could not be encoded; storing more would leave a gap, so none are.
+    broken: bool,
+}
+
+impl Partials {
+    fn push(&mut self, segments: Vec<transcript::Segment>) {
+        if !self.broken {
+            self.unsent.extend(segments);
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
+    }
+
+    /// Appends the unsent segments. On a database error they stay unsent and go with the next
+    /// write (appending is idempotent by index); a lost lease abandons the attempt.
+    async fn write(&mut self, store: &JobStore, fence: &Fence) -> Result<(), Abandon> {
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let values: Result<Vec<serde_json::Value>, _> = self.unsent.iter().map(serde_json::to_value).collect();
+        let values = match values {
+            Ok(values) => values,
+            Err(e) => {
+                warn!(error = %e, "could not encode a finished segment; no more partial results for this attempt");
+                self.broken = true;
+                self.unsent.clear();
+                return Ok(());
+            }
+        };
+        match store.append_partials(fence, self.stored, &values).await {
+            Ok(true) => {
+                self.stored += values.len() as i32;
+                self.unsent.clear();
+                Ok(())
+            }
+            Ok(false) => Err(Abandon::LeaseLost),
+            Err(e) => {
+                // As with progress, the heartbeat decides whether the lease still holds.
+                warn!(error = %e, "could not store finished segments; retrying with the next write");
+                Ok(())
+            }
+        }
+    }
 }
 
 async fn set_progress(store: &JobStore, fence: &Fence, stage: &str, progress: f32) -> Result<(), Abandon> {

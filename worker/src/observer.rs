@@ -1,5 +1,6 @@
-//! Carries progress, log lines and cancellation between the pipeline's thread and the job's
-//! async side, which writes progress to PostgreSQL at most once per interval.
+//! Carries progress, log lines, finished segments and cancellation between the pipeline's thread
+//! and the job's async side, which writes progress and segments to PostgreSQL at most once per
+//! interval.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,8 +10,16 @@ use speech::Stage;
 use tokio::sync::mpsc;
 
 pub enum Event {
-    Progress { stage: &'static str, overall: f32 },
-    Log { stage: &'static str, message: String },
+    Progress {
+        stage: &'static str,
+        overall: f32,
+    },
+    Log {
+        stage: &'static str,
+        message: String,
+    },
+    /// Segments the pipeline will not change any more, continuing the previous ones.
+    Segments(Vec<transcript::Segment>),
 }
 
 /// Where each stage sits in the job's overall progress (start, share). Stages that do not run
@@ -79,6 +88,12 @@ impl speech::Observer for JobObserver {
     fn log(&self, stage: Stage, message: &str) {
         self.mark(stage);
         let _ = self.events.send(Event::Log { stage: stage.as_str(), message: message.to_string() });
+    }
+
+    fn segments(&self, segments: &[transcript::Segment]) {
+        if !segments.is_empty() {
+            let _ = self.events.send(Event::Segments(segments.to_vec()));
+        }
     }
 
     fn is_cancelled(&self) -> bool {

@@ -256,3 +256,53 @@ async fn a_diarized_job_labels_two_speakers() {
     assert_eq!(speakers, ["SPEAKER_00", "SPEAKER_01"]);
     assert!(!result.segments.is_empty() && result.segments.iter().all(|s| s.speaker.is_some()));
 }
+
+#[tokio::test]
+async fn a_running_job_stores_its_finished_segments_before_the_result() {
+    // One 30 s window per batch, greedy: segments are released batch by batch, quickly.
+    let env = spawn_env(|s| {
+        let balanced = s.presets.get_mut("BALANCED").expect("the BALANCED preset");
+        (balanced.batch_size, balanced.beam_size) = (Some(1), Some(1));
+    })
+    .await;
+    let _worker = env.start_worker();
+    let long = env.input_root.join("sonnets.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&long, spec).unwrap();
+    let speech = speech::audio::decode_file(&evaldata("librivox/sonnet1_en.mp3")).unwrap();
+    for sample in speech.iter().cycle().take(16_000 * 110) {
+        writer.write_sample((sample * 32_767.0) as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let id = env.submit(JobInput::Path { path: long.to_string_lossy().into() }).await;
+
+    // Job and partials are read together, so "running" and the segments are one moment's.
+    let early = support::poll(Duration::from_secs(120), || async {
+        let read = env.store.job_with_partials(id, &jobs::PartialsCursor::default()).await.unwrap().unwrap();
+        assert!(!read.job.status().is_finished(), "finished before any partial segment was seen: {:?}", read.job);
+        (!read.segments.is_empty()).then_some(read)
+    })
+    .await;
+    assert_eq!((early.job.status(), early.job.attempt, early.first), (JobStatus::Running, 1, 0));
+
+    let job = env.wait_finished(id, Duration::from_secs(180)).await;
+    assert_eq!(job.status(), JobStatus::Succeeded, "{:?}", job.error_message);
+    let result: transcript::Transcript = serde_json::from_str(&env.store.result(id).await.unwrap().unwrap()).unwrap();
+    assert!(early.segments.len() < result.segments.len(), "{} of {}", early.segments.len(), result.segments.len());
+    // A stable prefix of the result: what a streaming client was sent stays true.
+    for (partial, last) in early.segments.iter().zip(&result.segments) {
+        let partial: transcript::Segment = serde_json::from_value(partial.clone()).unwrap();
+        assert_eq!((&partial.text, partial.start, partial.end), (&last.text, last.start, last.end));
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job_partials WHERE job_id = $1")
+        .bind(id)
+        .fetch_one(env.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the result replaces the partial segments");
+}

@@ -3,17 +3,20 @@
 //! `getJobs`, with logs and metrics) that the handler waits for, polling PostgreSQL with backoff
 //! up to `openai.wait_secs`. Errors use OpenAI's shape:
 //! `{"error": {"message", "type", "param", "code"}}`. With `stream=true` the answer is
-//! server-sent events: one `transcript.text.delta` per segment, then `transcript.text.done`
-//! (sent when the job has finished: the pipeline produces the transcript at the end).
+//! server-sent events: one `transcript.text.delta` per segment as the worker finishes it (it
+//! stores finished segments as partial results, which the handler polls), then
+//! `transcript.text.done` with the whole text once the job has succeeded.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
-use jobs::{AudioStorage, JobInput, JobOptions, JobStatus, Task};
-use serde::Serialize;
+use jobs::{AudioStorage, Job, JobInput, JobOptions, JobStatus, PartialsCursor, Task};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use transcript::{Format, Transcript};
 use utoipa::ToSchema;
@@ -26,6 +29,9 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 const TEXT_FIELD_LIMIT: usize = 64 * 1024;
+/// A comment line after this long without an event, so that proxies keep the stream open and a
+/// client that went away is noticed (the write fails) while its job is still running.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// OpenAI's error body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -177,7 +183,8 @@ pub struct AudioRequestForm {
     /// `word` and/or `segment` (repeat the field as `timestamp_granularities[]`); `word` adds word times to `verbose_json`.
     #[schema(rename = "timestamp_granularities[]")]
     timestamp_granularities: Option<Vec<String>>,
-    /// `true`: answer with server-sent events `transcript.text.delta` ... `transcript.text.done`.
+    /// `true`: answer with server-sent events, one `transcript.text.delta` per segment as it is
+    /// transcribed, then `transcript.text.done` with the whole text (json or text format only).
     stream: Option<bool>,
 }
 
@@ -292,6 +299,9 @@ async fn handle(
     let input = JobInput::Upload { key, filename, size_bytes };
     let (job, _) = enqueue(&state, &submitter, id, input, request.options.clone(), None, None).await?;
     guard.keep();
+    if request.stream {
+        return stream(state, job.id).await;
+    }
     let transcript = wait(&state, job.id).await?;
     Ok(respond(&transcript, task, &request))
 }
@@ -378,51 +388,242 @@ fn parse_fields(state: &AppState, fields: Vec<(String, String)>, task: Task) -> 
     Ok(AudioRequest { options, format, words, stream })
 }
 
+/// The first pause between polls of a job; pauses double up to [`MAX_POLL_DELAY`].
+const FIRST_POLL_DELAY: Duration = Duration::from_millis(50);
+const MAX_POLL_DELAY: Duration = Duration::from_secs(1);
+
 /// Waits for the job, polling with backoff (50 ms doubling to 1 s) up to `openai.wait_secs`.
 async fn wait(state: &AppState, id: Uuid) -> Result<Transcript, OpenAiError> {
     let deadline = tokio::time::Instant::now() + state.settings.openai.wait();
-    let mut delay = Duration::from_millis(50);
+    let mut delay = FIRST_POLL_DELAY;
     loop {
         let job = state.store.get(id).await.map_err(ApiError::from)?.ok_or(ApiError::JobNotFound(id))?;
-        match job.status() {
-            JobStatus::Succeeded => {
-                let text = state.store.result(id).await.map_err(ApiError::from)?.unwrap_or_default();
-                return serde_json::from_str(&text)
-                    .map_err(|e| ApiError::internal(anyhow::anyhow!("stored result of job {id}: {e}")).into());
-            }
-            JobStatus::Failed => {
-                let code = job.error_code.unwrap_or_else(|| "job_failed".into());
-                let message = format!("job {id} failed: {}", job.error_message.unwrap_or_default());
-                let client_fault = matches!(code.as_str(), "unsupported_media" | "no_audio_stream" | "empty_audio");
-                return Err(if client_fault {
-                    OpenAiError::invalid("file", &code, message)
-                } else {
-                    OpenAiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, &code, message)
-                });
-            }
-            JobStatus::Canceled => {
-                return Err(OpenAiError::new(
-                    StatusCode::CONFLICT,
-                    "invalid_request_error",
-                    None,
-                    "job_canceled",
-                    format!("job {id} was canceled"),
-                ))
-            }
-            JobStatus::Queued | JobStatus::Running => {}
+        if let Some(transcript) = finished(state, &job).await? {
+            return Ok(transcript);
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(OpenAiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout_error",
-                None,
-                "timeout",
-                format!("job {id} did not finish in time; it goes on: follow it at /v1/jobs/{id}"),
-            ));
+        pause(id, deadline, &mut delay).await?;
+    }
+}
+
+/// The transcript of a job that succeeded; `None` while it is queued or running; the error to
+/// answer with when it failed or was canceled.
+async fn finished(state: &AppState, job: &Job) -> Result<Option<Transcript>, OpenAiError> {
+    let id = job.id;
+    match job.status() {
+        JobStatus::Succeeded => {
+            let text = state.store.result(id).await.map_err(ApiError::from)?.unwrap_or_default();
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("stored result of job {id}: {e}")).into())
         }
-        tokio::time::sleep(delay.min(deadline - now)).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
+        JobStatus::Failed => {
+            let code = job.error_code.clone().unwrap_or_else(|| "job_failed".into());
+            let message = format!("job {id} failed: {}", job.error_message.as_deref().unwrap_or_default());
+            let client_fault = matches!(code.as_str(), "unsupported_media" | "no_audio_stream" | "empty_audio");
+            Err(if client_fault {
+                OpenAiError::invalid("file", &code, message)
+            } else {
+                OpenAiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, &code, message)
+            })
+        }
+        JobStatus::Canceled => Err(OpenAiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            None,
+            "job_canceled",
+            format!("job {id} was canceled"),
+        )),
+        JobStatus::Queued | JobStatus::Running => Ok(None),
+    }
+}
+
+/// Sleeps before the next poll and doubles `delay`; a timeout error once `deadline` has passed.
+async fn pause(id: Uuid, deadline: tokio::time::Instant, delay: &mut Duration) -> Result<(), OpenAiError> {
+    let now = tokio::time::Instant::now();
+    if now >= deadline {
+        return Err(OpenAiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            None,
+            "timeout",
+            format!("job {id} did not finish in time; it goes on: follow it at /v1/jobs/{id}"),
+        ));
+    }
+    tokio::time::sleep((*delay).min(deadline - now)).await;
+    *delay = (*delay * 2).min(MAX_POLL_DELAY);
+    Ok(())
+}
+
+/// `stream=true`: server-sent events as the job's segments are stored. Until the first delta
+/// is ready nothing is sent, so that a job failing early (undecodable audio) or the wait timing
+/// out still answers with its HTTP status; after that, an error ends the stream with an
+/// `error` event in OpenAI's shape. The body is a stream polled by actix-web and no task is
+/// spawned: a client that disconnects drops it, and with it the polling.
+async fn stream(state: web::Data<AppState>, id: Uuid) -> Result<HttpResponse, OpenAiError> {
+    let mut follow = Follow::new(state, id);
+    let first = loop {
+        match follow.poll().await? {
+            Update::Deltas(deltas) if deltas.is_empty() => follow.pause().await?,
+            Update::Deltas(deltas) => break delta_events(&deltas),
+            Update::Done { deltas, text } => return Ok(event_stream().body(delta_events(&deltas) + &done_event(&text))),
+        }
+    };
+    let rest = futures_util::stream::unfold(Some(follow), |follow| async move {
+        let mut follow = follow?;
+        let quiet_since = tokio::time::Instant::now();
+        let (events, next) = loop {
+            match follow.poll().await {
+                Ok(Update::Deltas(deltas)) if deltas.is_empty() => {
+                    if quiet_since.elapsed() >= KEEPALIVE {
+                        break (": keepalive\n\n".to_string(), Some(follow));
+                    }
+                    if let Err(e) = follow.pause().await {
+                        break (error_event(&e), None);
+                    }
+                }
+                Ok(Update::Deltas(deltas)) => break (delta_events(&deltas), Some(follow)),
+                Ok(Update::Done { deltas, text }) => break (delta_events(&deltas) + &done_event(&text), None),
+                Err(e) => break (error_event(&e), None),
+            }
+        };
+        Some((Ok::<_, Infallible>(Bytes::from(events)), next))
+    });
+    let body = futures_util::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) }).chain(rest);
+    Ok(event_stream().streaming(body))
+}
+
+fn event_stream() -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::Ok();
+    response.content_type("text/event-stream").insert_header(("Cache-Control", "no-cache"));
+    response
+}
+
+fn delta_events(deltas: &[String]) -> String {
+    deltas
+        .iter()
+        .map(|delta| format!("data: {}\n\n", json!({"type": "transcript.text.delta", "delta": delta})))
+        .collect()
+}
+
+fn done_event(text: &str) -> String {
+    format!("data: {}\n\n", json!({"type": "transcript.text.done", "text": text}))
+}
+
+/// OpenAI's error object in an event; the SDKs raise it as an `APIError`.
+fn error_event(e: &OpenAiError) -> String {
+    format!("data: {}\n\n", json!({"type": "error", "error": e.body}))
+}
+
+/// What a stored partial segment carries that the stream needs.
+#[derive(Deserialize)]
+struct PartialSegment {
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    end: f64,
+}
+
+enum Update {
+    /// The text of segments finished since the last poll; none yet, maybe.
+    Deltas(Vec<String>),
+    /// The job succeeded: the text of the segments not sent yet, and the whole text.
+    Done { deltas: Vec<String>, text: String },
+}
+
+/// Follows one job for a stream: which partial segments were read, and what was sent.
+struct Follow {
+    state: web::Data<AppState>,
+    id: Uuid,
+    deadline: tokio::time::Instant,
+    delay: Duration,
+    /// The run (attempt, worker) whose partial segments are read, and the next one's index.
+    cursor: PartialsCursor,
+    /// How many deltas were sent, and where in the audio the last one ended.
+    sent: usize,
+    sent_until: f64,
+    /// After a worker was lost (or handed the job back): the next run transcribes from the
+    /// start again, and its segments that end by this time repeat text the client already has.
+    skip_until: Option<f64>,
+}
+
+impl Follow {
+    fn new(state: web::Data<AppState>, id: Uuid) -> Self {
+        let deadline = tokio::time::Instant::now() + state.settings.openai.wait();
+        Self {
+            state,
+            id,
+            deadline,
+            delay: FIRST_POLL_DELAY,
+            cursor: PartialsCursor::default(),
+            sent: 0,
+            sent_until: f64::NEG_INFINITY,
+            skip_until: None,
+        }
+    }
+
+    /// One read of the job and its new partial segments (one query).
+    async fn poll(&mut self) -> Result<Update, OpenAiError> {
+        let read = self
+            .state
+            .store
+            .job_with_partials(self.id, &self.cursor)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::JobNotFound(self.id))?;
+        if let Some(transcript) = finished(&self.state, &read.job).await? {
+            let deltas = self.unsent(&read.job, &transcript);
+            return Ok(Update::Done { deltas, text: full_text(&transcript) });
+        }
+        if !self.cursor.same_run(&read.job) {
+            // The first run, or another after a worker was lost or handed the job back: its
+            // segments are numbered from 0 again.
+            self.cursor.attempt = read.job.attempt;
+            self.cursor.worker_id = read.job.worker_id.clone();
+            self.skip_until = (self.sent > 0).then_some(self.sent_until);
+        }
+        self.cursor.next = read.first + read.segments.len() as i32;
+        let mut deltas = Vec::new();
+        for segment in read.segments {
+            let segment: PartialSegment = match serde_json::from_value(segment) {
+                Ok(segment) => segment,
+                Err(e) => {
+                    tracing::warn!(job_id = %self.id, error = %e, "unreadable partial segment; skipped");
+                    continue;
+                }
+            };
+            if self.skip_until.is_some_and(|until| segment.end <= until) {
+                continue;
+            }
+            self.sent += 1;
+            self.sent_until = self.sent_until.max(segment.end);
+            deltas.push(segment.text);
+        }
+        if !deltas.is_empty() {
+            self.delay = FIRST_POLL_DELAY;
+        }
+        Ok(Update::Deltas(deltas))
+    }
+
+    /// The final segments the client has not had as deltas. The partial segments of a run
+    /// are the first segments of its result, so within one run it is the rest by index; after
+    /// another run, by time.
+    fn unsent(&self, job: &Job, transcript: &Transcript) -> Vec<String> {
+        let (start, skip_until) = if self.cursor.same_run(job) {
+            (self.cursor.next.max(0) as usize, self.skip_until)
+        } else {
+            (0, (self.sent > 0).then_some(self.sent_until))
+        };
+        transcript
+            .segments
+            .iter()
+            .skip(start)
+            .filter(|s| skip_until.is_none_or(|until| s.end > until))
+            .map(|s| s.text.clone())
+            .collect()
+    }
+
+    async fn pause(&mut self) -> Result<(), OpenAiError> {
+        pause(self.id, self.deadline, &mut self.delay).await
     }
 }
 
@@ -432,18 +633,6 @@ fn full_text(transcript: &Transcript) -> String {
 
 fn respond(transcript: &Transcript, task: Task, request: &AudioRequest) -> HttpResponse {
     let text = full_text(transcript);
-    if request.stream {
-        let mut body = String::new();
-        for segment in &transcript.segments {
-            let event = json!({"type": "transcript.text.delta", "delta": segment.text});
-            body.push_str(&format!("data: {event}\n\n"));
-        }
-        body.push_str(&format!("data: {}\n\n", json!({"type": "transcript.text.done", "text": text})));
-        return HttpResponse::Ok()
-            .content_type("text/event-stream")
-            .insert_header(("Cache-Control", "no-cache"))
-            .body(body);
-    }
     match request.format {
         ResponseFormat::Json => HttpResponse::Ok().json(json!({"text": text})),
         ResponseFormat::Text => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text + "\n"),

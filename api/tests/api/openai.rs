@@ -253,3 +253,171 @@ except openai.AuthenticationError as e:
     ];
     assert_eq!(stdout.lines().collect::<Vec<_>>(), expected, "{stdout}");
 }
+
+/// Reads server-sent events off a streaming response, one `data:` payload at a time (comment
+/// lines, the keep-alives, are skipped); `None` once the stream has ended.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    return Some(serde_json::from_str(data).unwrap_or_else(|_| panic!("{event:?}")));
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.response.chunk())
+                .await
+                .expect("an event within 20 s")
+                .unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+/// Starts a `stream=true` request in the background (its headers come with the first delta);
+/// returns it and the id of its job once queued.
+async fn start_stream(app: &TestApp) -> (tokio::task::JoinHandle<reqwest::Response>, Uuid) {
+    let (client, url) = (app.client.clone(), app.url("/v1/audio/transcriptions"));
+    let request = tokio::spawn(async move {
+        client.post(url).multipart(form(&[("model", "whisper-1"), ("stream", "true")])).send().await.unwrap()
+    });
+    let store = app.store.clone();
+    let id = crate::helpers::wait_for(Duration::from_secs(10), "the stream's job", || {
+        let store = store.clone();
+        async move {
+            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued'")
+                .fetch_optional(store.pool())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    (request, id)
+}
+
+async fn sse(request: tokio::task::JoinHandle<reqwest::Response>) -> SseReader {
+    let response = tokio::time::timeout(Duration::from_secs(10), request).await.expect("headers within 10 s").unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    SseReader { response, buffer: String::new() }
+}
+
+/// A segment as a worker stores it before the job ends (speakers come only with the result).
+fn partial(segment: &transcript::Segment) -> Value {
+    serde_json::to_value(transcript::Segment { speaker: None, ..segment.clone() }).unwrap()
+}
+
+fn delta(text: &str) -> Value {
+    json!({"type": "transcript.text.delta", "delta": text})
+}
+
+#[tokio::test]
+async fn stream_sends_each_segment_while_the_job_is_still_running() {
+    let app = spawn_app_with(|_| {}).await;
+    let (request, id) = start_stream(&app).await;
+    // A fake worker stores the first segment as partial result, the way the worker does.
+    let fence = app.claim(id).await;
+    let transcript = sample_transcript();
+    assert!(app.store.append_partials(&fence, 0, &[partial(&transcript.segments[0])]).await.unwrap());
+    let mut events = sse(request).await;
+    assert_eq!(events.next().await, Some(delta(" Hello world.")));
+    assert_eq!(app.store.get(id).await.unwrap().unwrap().status(), jobs::JobStatus::Running, "delta before the end");
+
+    // The last segment was never stored as partial: it comes with the result, then `done`.
+    let outcome = Outcome::Succeeded { result: serde_json::to_value(&transcript).unwrap(), duration_secs: 3.5 };
+    assert!(app.store.finish(&fence, &outcome, "done").await.unwrap());
+    assert_eq!(events.next().await, Some(delta(" Bye.")));
+    assert_eq!(events.next().await, Some(json!({"type": "transcript.text.done", "text": "Hello world. Bye."})));
+    assert_eq!(events.next().await, None, "the stream ends after done");
+}
+
+#[tokio::test]
+async fn a_retried_job_s_stream_does_not_repeat_text_and_a_failure_ends_it_with_an_error_event() {
+    let app = spawn_app_with(|_| {}).await;
+    let (request, id) = start_stream(&app).await;
+    let transcript = sample_transcript();
+    let first = app.claim(id).await;
+    assert!(app.store.append_partials(&first, 0, &[partial(&transcript.segments[0])]).await.unwrap());
+    let mut events = sse(request).await;
+    assert_eq!(events.next().await, Some(delta(" Hello world.")));
+
+    // The worker is lost; attempt 2 transcribes from the start on another worker.
+    sqlx::query("UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    app.store.reap_expired().await.unwrap();
+    let job = app.store.claim(id, "worker-2", Duration::from_secs(30)).await.unwrap().expect("claimable again");
+    let second = jobs::Fence { job_id: id, worker_id: "worker-2".into(), attempt: job.attempt };
+    assert_eq!(second.attempt, 2);
+    assert!(!app.store.append_partials(&first, 1, &[partial(&transcript.segments[1])]).await.unwrap());
+    let both: Vec<Value> = transcript.segments.iter().map(partial).collect();
+    assert!(app.store.append_partials(&second, 0, &both).await.unwrap());
+    assert_eq!(events.next().await, Some(delta(" Bye.")), "the client already has ' Hello world.'");
+
+    let failed = Outcome::Failed { code: "internal_error".into(), message: "the pipeline crashed".into() };
+    assert!(app.store.finish(&second, &failed, "failed").await.unwrap());
+    let error = events.next().await.unwrap();
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!((&error["error"]["type"], &error["error"]["code"]), (&json!("server_error"), &json!("internal_error")));
+    assert!(error["error"]["message"].as_str().unwrap().contains("the pipeline crashed"), "{error}");
+    assert_eq!(events.next().await, None);
+}
+
+#[tokio::test]
+async fn the_openai_sdk_streams_deltas_before_the_job_ends_and_raises_a_mid_stream_error() {
+    use tokio::io::AsyncBufReadExt;
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let app = spawn_app_with(|_| {}).await;
+    let audio = app.input_root.path().join("talk.wav");
+    std::fs::write(&audio, vec![1u8; 2000]).unwrap();
+    let script = r#"
+import sys, openai
+base, path = sys.argv[1:3]
+client = openai.OpenAI(base_url=base, api_key="open", max_retries=0)
+try:
+    for event in client.audio.transcriptions.create(model="whisper-1", file=open(path, "rb"), stream=True):
+        print("event:", event.type, repr(event.delta), flush=True)
+except openai.APIError as e:
+    print("error:", type(e).__name__, e.body["code"], flush=True)
+"#;
+    let mut child = tokio::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(app.url("/v1"))
+        .arg(&audio)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (the openai SDK in .venv: pip install openai)", python.display()));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let store = app.store.clone();
+    let id: Uuid = crate::helpers::wait_for(Duration::from_secs(20), "the SDK's job", || {
+        let store = store.clone();
+        async move {
+            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued'")
+                .fetch_optional(store.pool())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    let fence = app.claim(id).await;
+    assert!(app.store.append_partials(&fence, 0, &[partial(&sample_transcript().segments[0])]).await.unwrap());
+    let within = Duration::from_secs(20);
+    let line = tokio::time::timeout(within, lines.next_line()).await.expect("a line within 20 s").unwrap();
+    assert_eq!(line.as_deref(), Some("event: transcript.text.delta ' Hello world.'"));
+    assert_eq!(app.store.get(id).await.unwrap().unwrap().status(), jobs::JobStatus::Running);
+    let failed = Outcome::Failed { code: "internal_error".into(), message: "the pipeline crashed".into() };
+    assert!(app.store.finish(&fence, &failed, "failed").await.unwrap());
+    let line = tokio::time::timeout(within, lines.next_line()).await.expect("a line within 20 s").unwrap();
+    assert_eq!(line.as_deref(), Some("error: APIError internal_error"));
+    assert!(child.wait().await.unwrap().success());
+}
