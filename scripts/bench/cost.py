@@ -7,7 +7,10 @@ Our engine runs `worker transcribe FILE --model DIR --beam-size 1 --batch-size 8
 time start to exit, model load and decode included; CPU s = the child's user + system time).
 The modes are interleaved (plain, words, diarize, plain, ...) so a change in the machine's load
 hits all of them alike, and each run first waits (--wait-idle, up to 120 s) until the rest of the
-machine uses under 20 % of the CPU; medians over --repeats runs (default 3). Fractions are added time over
+machine uses under 20 % of the CPU, and a run during which other processes took more than 15 % of
+the CPU (--max-busy) is discarded and repeated (at most --retries 3 times); medians over
+--repeats runs (default 3; --short-repeats 7 for inputs under 2 minutes, whose run-to-run noise
+is about 10 %). Fractions are added time over
 plain time: alignment = (t_words - t_plain) / t_plain, diarization = (t_diarize - t_plain) / t_plain
 (target: diarization adds at most 15 %).
 
@@ -77,36 +80,44 @@ def wait_idle(max_wait, share=0.2, settle=3):
     return None
 
 
-def run_set(system, model, audio, modes, args, word_flag):
+def run_set(system, model, audio, modes, args, word_flag, repeats):
     """modes: {name: extra args}; interleaved repeats. Returns {name: result}."""
     res = {name: dict(runs=[], error=None) for name in modes}
     lang = "en"
-    for i in range(args.repeats):
+    for i in range(repeats):
         for name, extra in modes.items():
             r = res[name]
             if r["error"]:
                 continue
-            waited = wait_idle(args.wait_idle)
-            if waited is None:
-                r["gave_up_waiting"] = r.get("gave_up_waiting", 0) + 1
-            if system == "ours":
-                cmd = C.ours_cmd(audio, model, args.beam_size, args.batch_size, lang) + extra
-            else:
-                cmd = C.fw_cmd(audio, model, args.fw_beam_size, args.fw_batch_size, lang, args.fw_compute, args.threads) + extra
-            m = C.run_measured(cmd, env=C.thread_env(args.threads), timeout=args.timeout)
-            if not m.ok:
-                r["error"] = m.why()
-                continue
-            try:
-                doc = C.parse_transcript(m.stdout)
-            except ValueError as e:
-                r["error"] = f"unreadable JSON on stdout: {e}"
-                continue
-            r["runs"].append(dict(wall_s=m.wall_s, cpu_s=m.cpu_s, others_cpu_s=m.others_cpu_s, stages=stage_times(m.stderr),
-                                  words=len(doc.get("word_segments") or []), turns=len(doc.get("diarization") or []),
-                                  timing=doc.get("timing")))
-            print(f"[cost] {system} {model} {audio.name} {name}: run {i + 1}/{args.repeats} {m.wall_s:.1f} s "
-                  f"(CPU {m.cpu_s:.1f} s, other processes {m.others_cpu_s:.1f} CPU s)", file=sys.stderr)
+            for attempt in range(args.retries + 1):
+                if wait_idle(args.wait_idle) is None:
+                    r["gave_up_waiting"] = r.get("gave_up_waiting", 0) + 1
+                if system == "ours":
+                    cmd = C.ours_cmd(audio, model, args.beam_size, args.batch_size, lang) + extra
+                else:
+                    cmd = C.fw_cmd(audio, model, args.fw_beam_size, args.fw_batch_size, lang, args.fw_compute,
+                                   args.threads) + extra
+                m = C.run_measured(cmd, env=C.thread_env(args.threads), timeout=args.timeout)
+                if not m.ok:
+                    r["error"] = m.why()
+                    break
+                try:
+                    doc = C.parse_transcript(m.stdout)
+                except ValueError as e:
+                    r["error"] = f"unreadable JSON on stdout: {e}"
+                    break
+                share = m.others_cpu_s / (max(m.wall_s, 1e-9) * (os.cpu_count() or 1))
+                busy = share > args.max_busy
+                print(f"[cost] {system} {model} {audio.name} {name}: run {i + 1}/{repeats} {m.wall_s:.1f} s "
+                      f"(CPU {m.cpu_s:.1f} s, other processes {m.others_cpu_s:.1f} CPU s = {100 * share:.0f}%)"
+                      + (" - discarded, again" if busy and attempt < args.retries else ""), file=sys.stderr)
+                if busy and attempt < args.retries:
+                    r["discarded"] = r.get("discarded", 0) + 1
+                    continue
+                r["runs"].append(dict(wall_s=m.wall_s, cpu_s=m.cpu_s, others_cpu_s=m.others_cpu_s,
+                                      stages=stage_times(m.stderr), words=len(doc.get("word_segments") or []),
+                                      turns=len(doc.get("diarization") or []), timing=doc.get("timing")))
+                break
     for r in res.values():
         runs = r["runs"]
         if runs:
@@ -136,7 +147,9 @@ def main():
     ap.add_argument("--what", default="words,diarization", help="comma list: words, diarization")
     ap.add_argument("--inputs", default="long10,ami", help="comma list: long10 (10-minute input), ami (dev00.wav), or paths")
     ap.add_argument("--models", default="tiny.en")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="runs per mode on inputs of 2 minutes or more")
+    ap.add_argument("--short-repeats", type=int, default=7,
+                    help="runs per mode on shorter inputs (a few seconds each; their run-to-run noise is ~10 %%)")
     ap.add_argument("--beam-size", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -145,6 +158,9 @@ def main():
     ap.add_argument("--fw-beam-size", type=int, default=1)
     ap.add_argument("--fw-batch-size", type=int, default=8)
     ap.add_argument("--timeout", type=float, default=3600)
+    ap.add_argument("--max-busy", type=float, default=0.15,
+                    help="a run during which other processes used more than this share of the CPU is repeated")
+    ap.add_argument("--retries", type=int, default=3, help="repeats of a disturbed run (then it is kept)")
     ap.add_argument("--wait-idle", type=float, default=120,
                     help="before each run wait up to this many seconds for other load to drop (0: don't)")
     ap.add_argument("--json", type=Path)
@@ -163,17 +179,18 @@ def main():
     rows, out = [], []
     for key, (label, audio) in zip(args.inputs.split(","), inputs(args.inputs.split(","))):
         duration = C.audio_duration(audio)
+        repeats = args.repeats if duration >= 120 else args.short_repeats
         for model in models:
             sets = []
             if C.worker_bin().exists():
                 sets.append(("ours", f"ours batched {args.batch_size} beam {args.beam_size}",
-                             run_set("ours", model, audio, modes, args, word_flag)))
+                             run_set("ours", model, audio, modes, args, word_flag, repeats)))
             else:
                 sets.append(("ours", "ours", {m: dict(runs=[], error=f"{C.worker_bin()} missing") for m in modes}))
             if key in fw_inputs:
                 fw_modes = {"plain": [], "words": ["--word-timestamps"]}
                 sets.append(("faster-whisper", f"faster-whisper {args.fw_compute} batched {args.fw_batch_size} beam "
-                             f"{args.fw_beam_size} (VAD)", run_set("faster-whisper", model, audio, fw_modes, args, word_flag)))
+                             f"{args.fw_beam_size} (VAD)", run_set("faster-whisper", model, audio, fw_modes, args, word_flag, repeats)))
             for system, config, res in sets:
                 plain = res["plain"]
                 for mode, r in res.items():
@@ -199,6 +216,8 @@ def main():
                         notes.append(f"transcription without load {r['inner_s']:.1f} s")
                     if r["error"]:
                         notes.append(f"stopped: {r['error'][:100]}")
+                    if r.get("discarded"):
+                        notes.append(f"{r['discarded']} disturbed run(s) discarded and repeated")
                     if r.get("gave_up_waiting"):
                         notes.append(f"{r['gave_up_waiting']} run(s) started on a busy machine (waited {args.wait_idle:.0f} s)")
                     if r["others_share"] > 0.1:
@@ -211,12 +230,14 @@ def main():
                 out.append(dict(input=str(audio), audio_s=duration, model=model, system=system, config=config,
                                 results=res))
 
-    print(f"### Cost of word timestamps and diarization (CPU, {args.threads} threads, median of {args.repeats}, modes "
+    print(f"### Cost of word timestamps and diarization (CPU, {args.threads} threads, median of {args.repeats} runs "
+          f"({args.short_repeats} for inputs under 2 minutes), modes "
           f"interleaved; wall time includes model load and decode; {C.machine_line()})\n")
     print("Added = (t_mode - t_plain) / t_plain, on median wall time (the figure the target uses), on the fastest run of "
           "each (least disturbed by other load) and on CPU time (the child's user + system, steadier on a shared "
           f"machine). Each run waits (up to {args.wait_idle:.0f} s) for the rest of the machine to use under 20 % of "
-          "the CPU. Target: diarization adds at most 15 %.\n")
+          f"the CPU; a run during which others took over {100 * args.max_busy:.0f} % is repeated (up to {args.retries} "
+          "times). Target: diarization adds at most 15 %.\n")
     print(C.md_table(["input", "model", "configuration", "mode", "runs", "median s", "min s", "RTF", "CPU s", "added s",
                       "added (wall, medians)", "added (wall, minima)", "added (CPU)", "diarization <= 15 %", "note"], rows))
     if flag_note and "words" in what:
