@@ -231,6 +231,15 @@ pub struct Preset {
     pub batch_size: Option<u32>,
     pub word_timestamps: Option<bool>,
     pub diarize: Option<bool>,
+    /// Decode without timestamp tokens, one segment per VAD chunk (faster-whisper's batched
+    /// pipeline and WhisperX do this; word timestamps still time every word).
+    pub without_timestamps: Option<bool>,
+    /// Silero speech onset probability (0..1).
+    pub vad_onset: Option<f32>,
+    /// Silero speech offset probability (0..1, at most the onset).
+    pub vad_offset: Option<f32>,
+    /// Longest chunk handed to Whisper, in seconds (1..30).
+    pub chunk_size: Option<f32>,
 }
 
 /// Variables that choose how configuration loads rather than what it says.
@@ -311,6 +320,21 @@ impl Settings {
         }
         if self.metrics.refresh_secs <= 0.0 {
             return invalid("metrics.refresh_secs must be positive".into());
+        }
+        for (name, p) in &self.presets {
+            let unit = |v: Option<f32>| v.is_none_or(|x| (0.0..=1.0).contains(&x));
+            if !unit(p.vad_onset)
+                || !unit(p.vad_offset)
+                || p.vad_offset.zip(p.vad_onset).is_some_and(|(off, on)| off > on)
+            {
+                return invalid(format!("presets.{name}: vad_onset and vad_offset must lie in 0..1, offset <= onset"));
+            }
+            if p.chunk_size.is_some_and(|c| !(1.0..=30.0).contains(&c)) {
+                return invalid(format!("presets.{name}: chunk_size must lie in 1..30 seconds"));
+            }
+            if p.beam_size == Some(0) || p.batch_size == Some(0) {
+                return invalid(format!("presets.{name}: beam_size and batch_size must be at least 1"));
+            }
         }
         if self.preset(&self.jobs.default_preset).is_none() {
             return invalid(format!("jobs.default_preset {:?} is not a defined preset", self.jobs.default_preset));

@@ -219,6 +219,28 @@ fn the_shipped_configuration_loads() {
         assert!(settings.preset(preset).is_some(), "{preset}");
     }
     assert!(settings.preset("low_latency").is_some(), "preset names ignore case");
+    assert_eq!(settings.preset("LOW_LATENCY").unwrap().1.without_timestamps, Some(true));
+}
+
+#[test]
+fn presets_with_impossible_settings_are_refused() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    for (bad, says) in [
+        ("vad_onset = 1.5", "vad_onset"),
+        ("vad_onset = 0.3\nvad_offset = 0.5", "offset <= onset"),
+        ("chunk_size = 45.0", "chunk_size"),
+        ("beam_size = 0", "beam_size"),
+    ] {
+        let dir = std::env::temp_dir().join(format!("presets-{}", Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(shipped.join("default.toml"), dir.join("default.toml")).unwrap();
+        let mut presets = std::fs::read_to_string(shipped.join("presets.toml")).unwrap();
+        presets.push_str(&format!("\n[presets.BROKEN]\nmodel = \"tiny.en\"\n{bad}\n"));
+        std::fs::write(dir.join("presets.toml"), presets).unwrap();
+        let err = jobs::Settings::load_from(&dir, "none").unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(err.contains("BROKEN") && err.contains(says), "{bad}: {err}");
+    }
 }
 
 fn key_prefix(db: &TestDb) -> String {

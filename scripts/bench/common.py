@@ -51,9 +51,10 @@ def thread_env(threads: int) -> dict:
     return env
 
 
-def ours_cmd(audio, model, beam: int, batch: int, language: Optional[str]) -> List[str]:
+def ours_cmd(audio, model, beam: int, batch: int, language: Optional[str], extra: List[str] = ()) -> List[str]:
     cmd = [str(worker_bin()), "transcribe", str(audio), "--model", str(model_dir(model)),
-           "--models-dir", str(ROOT / "models"), "--beam-size", str(beam), "--batch-size", str(batch), "--format", "json"]
+           "--models-dir", str(ROOT / "models"), "--beam-size", str(beam), "--batch-size", str(batch), "--format", "json",
+           *extra]
     if language:
         cmd += ["--language", language]
     return cmd

@@ -33,6 +33,10 @@ pub fn merge(preset: &Preset, options: &JobOptions) -> speech::Options {
         initial_prompt: options.initial_prompt.clone(),
         beam_size: preset.beam_size,
         batch_size: preset.batch_size,
+        without_timestamps: preset.without_timestamps,
+        vad_onset: preset.vad_onset,
+        vad_offset: preset.vad_offset,
+        chunk_size: preset.chunk_size,
         ..speech::Options::default()
     }
 }

@@ -59,6 +59,10 @@ pub struct TranscribeArgs {
     /// srt/vtt: one cue per word, the word underlined (<u>word</u>). Implies --word-timestamps.
     #[arg(long)]
     pub highlight_words: bool,
+    /// Decode without timestamp tokens: one segment per VAD chunk (faster-whisper's batched
+    /// pipeline and WhisperX do this by default; word timestamps still time every word)
+    #[arg(long)]
+    pub without_timestamps: bool,
     /// Directory holding the installed models.
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
@@ -106,6 +110,9 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     }
     options.beam_size = args.beam_size.or(options.beam_size);
     options.batch_size = args.batch_size.or(options.batch_size);
+    if args.without_timestamps {
+        options.without_timestamps = Some(true);
+    }
 
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {
         models_dir: args.models_dir.unwrap_or(settings.worker.models_dir.clone()),
