@@ -218,6 +218,14 @@ pub struct WorkerSettings {
     pub models_dir: PathBuf,
     pub work_dir: PathBuf,
     pub device: String,
+    /// A TorchScript speaker-embedding module (`waveform [B, T] -> [B, D]`, 16 kHz) used for
+    /// diarization instead of Resemblyzer.
+    #[serde(default)]
+    pub speaker_model: Option<PathBuf>,
+    /// Cosine similarity below which clusters are different speakers; set it with `speaker_model`
+    /// (the default, 0.75, suits Resemblyzer).
+    #[serde(default)]
+    pub speaker_threshold: Option<f32>,
 }
 
 /// A named bundle of decoding settings. Every field is optional: a job's own options win.

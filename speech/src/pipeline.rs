@@ -107,6 +107,10 @@ pub struct PipelineConfig {
     pub threads: Option<usize>,
     /// Models kept loaded (least recently used dropped first). Default 2.
     pub model_cache: Option<usize>,
+    /// A TorchScript speaker-embedding module replacing Resemblyzer for diarization.
+    pub speaker_model: Option<PathBuf>,
+    /// The clustering threshold for `speaker_model` (default: Resemblyzer's).
+    pub speaker_threshold: Option<f32>,
 }
 
 /// How the pipeline talks back to its caller. Called from the pipeline's thread.
@@ -282,8 +286,14 @@ impl Pipeline {
         if let Some(d) = self.diarizer.get() {
             return Ok(d);
         }
-        let loaded =
-            crate::diarize::Diarizer::new(crate::diarize::DiarizerConfig::resemblyzer(&self.config.models_dir))?;
+        let mut config = match &self.config.speaker_model {
+            Some(path) => crate::diarize::DiarizerConfig::torchscript(path.clone()),
+            None => crate::diarize::DiarizerConfig::resemblyzer(&self.config.models_dir),
+        };
+        if let Some(t) = self.config.speaker_threshold {
+            config.threshold = t;
+        }
+        let loaded = crate::diarize::Diarizer::new(config)?;
         Ok(self.diarizer.get_or_init(|| loaded))
     }
 }

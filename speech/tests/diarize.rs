@@ -279,14 +279,6 @@ fn assign_speakers_by_overlap() {
 /// and every segment and word gets a speaker.
 #[test]
 fn pipeline_diarizes_with_words() {
-    struct Quiet;
-    impl speech::Observer for Quiet {
-        fn progress(&self, _: speech::Stage, _: f64) {}
-        fn log(&self, _: speech::Stage, _: &str) {}
-        fn is_cancelled(&self) -> bool {
-            false
-        }
-    }
     let config = speech::PipelineConfig { models_dir: models_dir(), ..Default::default() };
     let pipeline = speech::Pipeline::new(config).unwrap();
     let options = speech::Options { diarize: true, word_timestamps: true, ..Default::default() };
@@ -301,4 +293,54 @@ fn pipeline_diarizes_with_words() {
         assert!(s.words.iter().all(|w| w.speaker.is_some()), "{s:?}");
     }
     assert!(t.word_segments.iter().all(|w| w.speaker.is_some()));
+}
+
+/// A speaker model named in config replaces Resemblyzer: here a small TorchScript module (band
+/// energies of the waveform), scripted with the venv's torch, runs through the whole pipeline.
+#[test]
+fn a_torchscript_speaker_model_replaces_resemblyzer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("bands.pt");
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let script = r#"
+import sys, torch
+class Bands(torch.nn.Module):
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        frames = wav.unfold(1, 400, 160) * torch.hann_window(400)
+        power = torch.fft.rfft(frames).abs().pow(2)[:, :, 1:193]
+        bands = power.reshape(power.shape[0], power.shape[1], 16, 12).sum(-1).log1p()
+        return torch.cat([bands.mean(1), bands.std(1)], 1)
+torch.jit.script(Bands()).save(sys.argv[1])
+"#;
+    // TorchScript compiles from source files, so the module is written to one first.
+    let source = dir.path().join("bands.py");
+    std::fs::write(&source, script).unwrap();
+    let status = std::process::Command::new(&python)
+        .arg(&source)
+        .arg(&model)
+        .status()
+        .expect("the project's .venv (scripts/setup.sh) has torch");
+    assert!(status.success());
+    let config = speech::PipelineConfig {
+        models_dir: models_dir(),
+        speaker_model: Some(model),
+        speaker_threshold: Some(0.9),
+        ..Default::default()
+    };
+    let pipeline = speech::Pipeline::new(config).unwrap();
+    let options = speech::Options { diarize: true, max_speakers: Some(3), ..Default::default() };
+    let t = pipeline.run(&evaldata("audio/pyannote/sample.wav"), &options, &Quiet).unwrap();
+    let turns = t.diarization.expect("diarization");
+    well_formed(&turns);
+    assert!(!turns.is_empty() && speakers(&turns).len() <= 3, "{turns:?}");
+    assert!(t.segments.iter().all(|s| s.speaker.is_some()));
+}
+
+struct Quiet;
+impl speech::Observer for Quiet {
+    fn progress(&self, _: speech::Stage, _: f64) {}
+    fn log(&self, _: speech::Stage, _: &str) {}
+    fn is_cancelled(&self) -> bool {
+        false
+    }
 }

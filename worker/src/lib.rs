@@ -47,6 +47,8 @@ impl Worker {
         let pipeline = speech::Pipeline::new(speech::PipelineConfig {
             models_dir: settings.worker.models_dir.clone(),
             device: Some(settings.worker.device.clone()),
+            speaker_model: settings.worker.speaker_model.clone(),
+            speaker_threshold: settings.worker.speaker_threshold,
             ..Default::default()
         })
         .context("starting the speech pipeline")?;

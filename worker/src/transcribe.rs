@@ -117,6 +117,8 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {
         models_dir: args.models_dir.unwrap_or(settings.worker.models_dir.clone()),
         device: args.device.or(Some(settings.worker.device.clone())),
+        speaker_model: settings.worker.speaker_model.clone(),
+        speaker_threshold: settings.worker.speaker_threshold,
         ..Default::default()
     })?;
     let observer = StderrObserver::default();
