@@ -1,0 +1,141 @@
+//! Submitting jobs: inserts with per-owner idempotency keys and queued-job limits.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{JobStore, Result, StoreError, JOB_COLUMNS};
+use crate::model::{Job, JobInput, JobOptions};
+
+/// A job about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: Uuid,
+    pub input: JobInput,
+    pub options: JobOptions,
+    pub idempotency_key: Option<String>,
+    /// Fingerprint of the request, to tell a retry from a different request under the same key.
+    pub request_hash: Option<String>,
+    pub max_attempts: i32,
+}
+
+/// Who submits a job and what limits apply to them. The default: nobody in particular (the
+/// service runs open), no limit.
+#[derive(Debug, Clone, Default)]
+pub struct Submitter {
+    /// The API key that owns the job; it alone (and admins) may see it.
+    pub owner: Option<Uuid>,
+    /// Refuse the job when the owner already has this many queued.
+    pub max_queued: Option<i64>,
+    /// Where to POST the job's status when it finishes (already checked).
+    pub callback_url: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Inserted {
+    Created(Job),
+    /// An earlier submission with the same idempotency key.
+    Existing(Job),
+}
+
+impl JobStore {
+    /// Inserts a job nobody in particular owns (see [`JobStore::insert_as`]).
+    pub async fn insert(&self, job: NewJob) -> Result<Inserted> {
+        self.insert_as(job, &Submitter::default()).await
+    }
+
+    /// Inserts a job for `submitter`. An idempotency key already used by the same owner returns
+    /// the earlier job (or a conflict when the request differs); keys of different owners never
+    /// meet. With `max_queued`, the owner's submissions are serialised by an advisory lock so
+    /// that two at once cannot both slip under the limit.
+    pub async fn insert_as(&self, job: NewJob, submitter: &Submitter) -> Result<Inserted> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(limit) = submitter.max_queued {
+            let owner = submitter.owner.unwrap_or_default().to_string();
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))").bind(owner).execute(&mut *tx).await?;
+            if let Some(key) = &job.idempotency_key {
+                if let Some(existing) = existing(&mut tx, submitter.owner, key, &job.request_hash).await? {
+                    return Ok(Inserted::Existing(existing));
+                }
+            }
+            let count = match submitter.owner {
+                Some(_) => "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'queued'",
+                None => "SELECT count(*) FROM jobs WHERE owner IS NULL AND status = 'queued' AND $1::uuid IS NULL",
+            };
+            let queued: i64 = sqlx::query_scalar(count).bind(submitter.owner).fetch_one(&mut *tx).await?;
+            if queued >= limit {
+                return Err(StoreError::TooManyQueued { limit });
+            }
+        }
+        let sql = format!(
+            "WITH ins AS (
+                INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url)
+                VALUES ($1, 'queued', $2, $3, $4, $5, $6, $8, $9)
+                ON CONFLICT DO NOTHING
+                RETURNING {JOB_COLUMNS}
+             ), log AS (
+                INSERT INTO job_logs (job_id, level, worker_id, message)
+                SELECT id, 'info', 'api', $7 FROM ins
+             )
+             SELECT {JOB_COLUMNS} FROM ins"
+        );
+        let message = format!("job submitted ({})", describe_input(&job.input));
+        let created: Option<Job> = sqlx::query_as(&sql)
+            .bind(job.id)
+            .bind(sqlx::types::Json(&job.input))
+            .bind(sqlx::types::Json(&job.options))
+            .bind(&job.idempotency_key)
+            .bind(&job.request_hash)
+            .bind(job.max_attempts)
+            .bind(message)
+            .bind(submitter.owner)
+            .bind(&submitter.callback_url)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let inserted = match created {
+            Some(job) => Inserted::Created(job),
+            None => {
+                // The only unique key a fresh UUIDv7 can meet is (owner, idempotency key).
+                let key = job.idempotency_key.as_deref().unwrap_or_default();
+                let existing = existing(&mut tx, submitter.owner, key, &job.request_hash).await?;
+                Inserted::Existing(existing.ok_or(sqlx::Error::RowNotFound)?)
+            }
+        };
+        tx.commit().await?;
+        Ok(inserted)
+    }
+}
+
+/// The job `owner` submitted earlier under idempotency key `key`; a conflict when its request
+/// fingerprint differs.
+async fn existing(
+    tx: &mut sqlx::PgConnection,
+    owner: Option<Uuid>,
+    key: &str,
+    request_hash: &Option<String>,
+) -> Result<Option<Job>> {
+    // Written to match the unique index `jobs_owner_idempotency_key`.
+    let sql = format!(
+        "SELECT {JOB_COLUMNS}, request_hash FROM jobs
+         WHERE COALESCE(owner, '00000000-0000-0000-0000-000000000000'::uuid)
+               = COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
+           AND idempotency_key = $1"
+    );
+    let Some(row) = sqlx::query(&sql).bind(key).bind(owner).fetch_optional(&mut *tx).await? else {
+        return Ok(None);
+    };
+    let stored_hash: Option<String> = row.try_get("request_hash")?;
+    if &stored_hash != request_hash {
+        return Err(StoreError::IdempotencyConflict);
+    }
+    Ok(Some(sqlx::FromRow::from_row(&row)?))
+}
+
+fn describe_input(input: &JobInput) -> String {
+    match input {
+        JobInput::Upload { filename, size_bytes, .. } => {
+            format!("upload {} of {size_bytes} bytes", filename.as_deref().unwrap_or("(unnamed)"))
+        }
+        JobInput::Url { url } => format!("url {url}"),
+        JobInput::Path { path } => format!("path {path}"),
+    }
+}

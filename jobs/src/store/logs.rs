@@ -1,0 +1,45 @@
+//! Job logs: appending lines and reading them back.
+
+use uuid::Uuid;
+
+use super::{JobStore, Result};
+use crate::model::{LogLevel, LogLine};
+
+impl JobStore {
+    /// Appends a line to a job's log. A job deleted meanwhile is not an error.
+    pub async fn log(
+        &self,
+        id: Uuid,
+        level: LogLevel,
+        stage: Option<&str>,
+        worker: Option<&str>,
+        message: &str,
+    ) -> Result<()> {
+        let outcome =
+            sqlx::query("INSERT INTO job_logs (job_id, level, stage, worker_id, message) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(level.as_str())
+                .bind(stage)
+                .bind(worker)
+                .bind(message)
+                .execute(&self.pool)
+                .await;
+        match outcome {
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(()),
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// Log lines with an id greater than `since`, oldest first.
+    pub async fn logs(&self, id: Uuid, since: i64, limit: i64) -> Result<Vec<LogLine>> {
+        Ok(sqlx::query_as(
+            "SELECT id, at, level, stage, worker_id, message FROM job_logs
+             WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(id)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,78 @@
+//! PostgreSQL, the source of truth for jobs. Every write a worker makes is fenced by
+//! `(id, worker_id, attempt, status = 'running')`, so a worker that lost its lease changes nothing.
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+mod insert;
+mod lease;
+mod logs;
+mod manage;
+mod partials;
+mod stats;
+mod upkeep;
+mod workers;
+
+pub use insert::{Inserted, NewJob, Submitter};
+pub use manage::{CancelOutcome, ListFilter};
+pub use partials::{JobPartials, PartialsCursor};
+pub use stats::{FinishedJob, QueueCounts};
+pub use upkeep::Reaped;
+
+const JOB_COLUMNS: &str = "id, status, stage, progress, input, options, duration_secs, attempt, max_attempts, \
+     worker_id, lease_until, cancel_requested, error_code, error_message, created_at, started_at, finished_at, owner, callback_url, purged_at";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the Idempotency-Key was already used for a different request")]
+    IdempotencyConflict,
+    #[error("{limit} jobs are already queued for this API key")]
+    TooManyQueued { limit: i64 },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct JobStore {
+    pool: PgPool,
+}
+
+impl JobStore {
+    /// Connects, creating the database if it does not exist, and applies migrations.
+    /// Safe when several processes start at once: migrations run under an advisory lock.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        if !Postgres::database_exists(url).await? {
+            if let Err(e) = Postgres::create_database(url).await {
+                // Another process may have created it a moment ago.
+                if !Postgres::database_exists(url).await? {
+                    return Err(e.into());
+                }
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
