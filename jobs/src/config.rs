@@ -248,6 +248,11 @@ pub struct Preset {
     pub vad_offset: Option<f32>,
     /// Longest chunk handed to Whisper, in seconds (1..30).
     pub chunk_size: Option<f32>,
+    /// Devices in order of preference (`cuda`, `cuda:N`, `cpu`, `auto`): a worker uses the first
+    /// its machine has, and fails the job if it has none of them. Default: the worker's device.
+    pub device: Option<Vec<String>>,
+    /// `auto` (f32 on CPU, f16 on CUDA), `float32` or `float16` (computed as f32 on a CPU).
+    pub compute_type: Option<String>,
 }
 
 /// Variables that choose how configuration loads rather than what it says.
@@ -339,6 +344,18 @@ impl Settings {
             }
             if p.chunk_size.is_some_and(|c| !(1.0..=30.0).contains(&c)) {
                 return invalid(format!("presets.{name}: chunk_size must lie in 1..30 seconds"));
+            }
+            let known_device = |d: &str| {
+                matches!(d, "cpu" | "cuda" | "auto")
+                    || d.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok())
+            };
+            if p.device.as_ref().is_some_and(|l| l.is_empty() || !l.iter().all(|d| known_device(d))) {
+                return invalid(format!("presets.{name}: device must list cpu, cuda, cuda:N or auto"));
+            }
+            if p.compute_type.as_deref().is_some_and(|c| !matches!(c, "auto" | "float32" | "float16")) {
+                return invalid(format!(
+                    "presets.{name}: compute_type must be auto, float32 or float16 (int8 is not implemented)"
+                ));
             }
             if p.beam_size == Some(0) || p.batch_size == Some(0) {
                 return invalid(format!("presets.{name}: beam_size and batch_size must be at least 1"));

@@ -230,6 +230,8 @@ fn presets_with_impossible_settings_are_refused() {
         ("vad_onset = 0.3\nvad_offset = 0.5", "offset <= onset"),
         ("chunk_size = 45.0", "chunk_size"),
         ("beam_size = 0", "beam_size"),
+        ("device = [\"tpu\"]", "device"),
+        ("compute_type = \"int8\"", "int8 is not implemented"),
     ] {
         let dir = std::env::temp_dir().join(format!("presets-{}", Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();

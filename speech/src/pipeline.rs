@@ -94,6 +94,12 @@ pub struct Options {
     pub vad_offset: Option<f32>,
     /// Longest chunk in seconds (at most 30). Default 30.
     pub chunk_size: Option<f32>,
+    /// Devices in order of preference (`cuda`, `cuda:N`, `cpu`); the first one this machine has
+    /// is used. Default: the pipeline's device.
+    pub device: Option<Vec<String>>,
+    /// `auto` (f32 on CPU, f16 on CUDA), `float32` or `float16`; float16 on a CPU computes in
+    /// float32, as CTranslate2 does. Default `auto`.
+    pub compute_type: Option<String>,
 }
 
 /// Where the pipeline finds its models and how it runs them.
@@ -142,6 +148,8 @@ pub enum SpeechError {
     UnsupportedLanguage(String),
     #[error("invalid device: {0}")]
     InvalidDevice(String),
+    #[error("invalid compute type: {0}")]
+    InvalidComputeType(String),
     #[error("inference failed: {0}")]
     Inference(String),
 }
@@ -181,12 +189,15 @@ impl SpeechError {
             SpeechError::ModelInvalid(_) => "model_invalid",
             SpeechError::UnsupportedLanguage(_) => "unsupported_language",
             SpeechError::InvalidDevice(_) => "invalid_device",
+            SpeechError::InvalidComputeType(_) => "invalid_compute_type",
             SpeechError::Inference(_) => "inference_failed",
         }
     }
 }
 
 type Cached = Arc<Mutex<Whisper>>;
+/// A loaded model is one directory on one device in one precision.
+type CacheKey = (PathBuf, tch::Device, tch::Kind);
 
 /// Holds what is loaded once per process and runs jobs through the stages.
 /// `Send + Sync`: jobs on several threads share the model cache (one job per model at a time).
@@ -194,7 +205,7 @@ pub struct Pipeline {
     config: PipelineConfig,
     device: tch::Device,
     threads: i32,
-    cache: Mutex<Vec<(PathBuf, Cached)>>,
+    cache: Mutex<Vec<(CacheKey, Cached)>>,
     /// Loaded on the first job that asks for diarization.
     diarizer: std::sync::OnceLock<crate::diarize::Diarizer>,
 }
@@ -239,11 +250,48 @@ impl Pipeline {
         self.config.models_dir.join(format!("whisper-{bare}"))
     }
 
-    /// The loaded model for `name`, from the cache when possible.
+    /// The loaded model for `name` on the pipeline's device, from the cache when possible.
     pub fn model(&self, name: Option<&str>) -> Result<Cached, SpeechError> {
+        let kind = if self.device.is_cuda() { tch::Kind::Half } else { tch::Kind::Float };
+        self.model_on(name, self.device, kind)
+    }
+
+    /// Where and in what precision `options` run: the first preferred device this machine has
+    /// (else the pipeline's), and the compute type on it.
+    pub fn placement(&self, options: &Options) -> Result<(tch::Device, tch::Kind), SpeechError> {
+        let device = match &options.device {
+            None => self.device,
+            Some(list) => {
+                let mut found = None;
+                for d in list {
+                    let d = parse_device(Some(d))?;
+                    if !d.is_cuda() || tch::Cuda::is_available() {
+                        found = Some(d);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| {
+                    SpeechError::InvalidDevice(format!("none of {list:?} is available on this worker (no CUDA)"))
+                })?
+            }
+        };
+        let kind = match options.compute_type.as_deref().unwrap_or("auto") {
+            "auto" | "default" | "float16" if device.is_cuda() => tch::Kind::Half,
+            "auto" | "default" | "float16" | "float32" => tch::Kind::Float,
+            other => {
+                return Err(SpeechError::InvalidComputeType(format!(
+                    "{other} (expected auto, float32 or float16; int8 is not implemented)"
+                )))
+            }
+        };
+        Ok((device, kind))
+    }
+
+    fn model_on(&self, name: Option<&str>, device: tch::Device, kind: tch::Kind) -> Result<Cached, SpeechError> {
         let dir = self.model_dir(name);
+        let key = (dir.clone(), device, kind);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = cache.iter().position(|(d, _)| *d == dir) {
+        if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
             let entry = cache.remove(i);
             let m = entry.1.clone();
             cache.push(entry);
@@ -255,18 +303,19 @@ impl Pipeline {
                 dir.display()
             )));
         }
-        let m = Arc::new(Mutex::new(Whisper::load(&dir, self.device)?));
+        let m = Arc::new(Mutex::new(Whisper::load_as(&dir, device, kind)?));
         let cap = self.config.model_cache.unwrap_or(2).max(1);
         while cache.len() >= cap {
             cache.remove(0);
         }
-        cache.push((dir, m.clone()));
+        cache.push((key, m.clone()));
         Ok(m)
     }
 
     /// Decodes `path` as a stream, finds speech, and transcribes it chunk batch by chunk batch.
     pub fn run(&self, path: &Path, options: &Options, observer: &dyn Observer) -> Result<Transcript, SpeechError> {
-        let model = self.model(options.model.as_deref())?;
+        let (device, kind) = self.placement(options)?;
+        let model = self.model_on(options.model.as_deref(), device, kind)?;
         let reader = AudioReader::open(path)?;
         let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad.jit");
         let diarize = if options.diarize {

@@ -493,3 +493,31 @@ fn base_detects_non_english_languages() {
         assert!(!t.text().trim().is_empty());
     }
 }
+
+/// Presets name devices in order of preference and a compute type; the pipeline takes the first
+/// device this machine has and refuses what it cannot do.
+#[test]
+fn device_preferences_and_compute_types_resolve_on_this_machine() {
+    let p = pipeline();
+    let with = |device: Option<&[&str]>, ct: Option<&str>| Options {
+        device: device.map(|d| d.iter().map(|s| s.to_string()).collect()),
+        compute_type: ct.map(String::from),
+        ..Default::default()
+    };
+    let cuda = tch::Cuda::is_available();
+    let (device, kind) = p.placement(&with(Some(&["cuda", "cpu"]), None)).unwrap();
+    assert_eq!(device.is_cuda(), cuda);
+    assert_eq!(kind, if cuda { tch::Kind::Half } else { tch::Kind::Float });
+    // float16 on a CPU computes in float32, as CTranslate2 does.
+    let (_, kind) = p.placement(&with(Some(&["cpu"]), Some("float16"))).unwrap();
+    assert_eq!(kind, tch::Kind::Float);
+    assert_eq!(p.placement(&with(None, Some("int8"))).unwrap_err().code(), "invalid_compute_type");
+    assert_eq!(p.placement(&with(Some(&["tpu"]), None)).unwrap_err().code(), "invalid_device");
+    if !cuda {
+        assert_eq!(p.placement(&with(Some(&["cuda"]), None)).unwrap_err().code(), "invalid_device");
+    }
+    // A run with the preferences goes through.
+    let t =
+        p.run(&evaldata("audio/jfk.flac"), &with(Some(&["cuda", "cpu"]), Some("float32")), &TestObserver::default());
+    assert_eq!(normalize(&t.unwrap().text()), normalize(JFK));
+}

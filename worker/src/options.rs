@@ -37,6 +37,8 @@ pub fn merge(preset: &Preset, options: &JobOptions) -> speech::Options {
         vad_onset: preset.vad_onset,
         vad_offset: preset.vad_offset,
         chunk_size: preset.chunk_size,
+        device: preset.device.clone(),
+        compute_type: preset.compute_type.clone(),
         ..speech::Options::default()
     }
 }

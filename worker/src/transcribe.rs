@@ -75,9 +75,10 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         "translate" => Task::Translate,
         other => bail!("--task must be transcribe or translate, not {other:?}"),
     };
-    // float16 on CUDA is chosen by the engine itself; int8 is not implemented yet.
-    if let Some(ct) = args.compute_type.as_deref().filter(|ct| !matches!(*ct, "default" | "float32" | "auto")) {
-        bail!("--compute-type {ct} is not supported yet: this build computes in float32 on CPU and float16 on CUDA");
+    if let Some(ct) =
+        args.compute_type.as_deref().filter(|ct| !matches!(*ct, "default" | "auto" | "float32" | "float16"))
+    {
+        bail!("--compute-type {ct} is not supported: use auto, float32 or float16 (int8 is not implemented)");
     }
     if !args.file.is_file() {
         bail!("no such file: {}", args.file.display());
@@ -112,6 +113,13 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     options.batch_size = args.batch_size.or(options.batch_size);
     if args.without_timestamps {
         options.without_timestamps = Some(true);
+    }
+    // The command line's device and compute type win over the preset's.
+    if let Some(d) = &args.device {
+        options.device = Some(vec![d.clone()]);
+    }
+    if let Some(ct) = &args.compute_type {
+        options.compute_type = Some(ct.clone());
     }
 
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {

@@ -78,6 +78,11 @@ impl Whisper {
     /// Hugging Face transformers directory (`config.json`, `model.safetensors`, `tokenizer.json`).
     /// Runs in f32 on the CPU and f16 on CUDA.
     pub fn load(dir: &Path, device: Device) -> Result<Self> {
+        Self::load_as(dir, device, if device.is_cuda() { Kind::Half } else { Kind::Float })
+    }
+
+    /// [`Whisper::load`] computing in `kind` (f32, or f16 on CUDA).
+    pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Self> {
         if !dir.is_dir() {
             return Err(ModelError::NotFound(dir.to_path_buf()));
         }
@@ -109,7 +114,7 @@ impl Whisper {
         let mut weights = Weights::new(tensors, dir.to_path_buf());
         let config = weights.config(heads)?;
         weights.device = device;
-        weights.kind = if device.is_cuda() { Kind::Half } else { Kind::Float };
+        weights.kind = kind;
         let tokenizer =
             WhisperTokenizer::load(&dir.join("tokenizer.json"), config.is_multilingual(), langs.as_deref())?;
         let encoder = Encoder::load(&weights, &config)?;
