@@ -218,6 +218,9 @@ pub struct WorkerSettings {
     pub models_dir: PathBuf,
     pub work_dir: PathBuf,
     pub device: String,
+    /// Whisper models kept loaded, least recently used dropped first.
+    #[serde(default = "default_model_cache_size")]
+    pub model_cache_size: usize,
     /// A TorchScript speaker-embedding module (`waveform [B, T] -> [B, D]`, 16 kHz) used for
     /// diarization instead of Resemblyzer.
     #[serde(default)]
@@ -226,6 +229,10 @@ pub struct WorkerSettings {
     /// (the default, 0.75, suits Resemblyzer).
     #[serde(default)]
     pub speaker_threshold: Option<f32>,
+}
+
+fn default_model_cache_size() -> usize {
+    2
 }
 
 /// A named bundle of decoding settings. Every field is optional: a job's own options win.

@@ -33,13 +33,20 @@ pub struct Queue {
     conn: ConnectionManager,
     stream: String,
     cancel_channel: String,
+    gc_channel: String,
 }
 
 impl Queue {
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
         let conn = Self::manager(&client, Duration::from_secs(5)).await?;
-        Ok(Self { client, conn, stream: format!("{key_prefix}jobs"), cancel_channel: format!("{key_prefix}cancel") })
+        Ok(Self {
+            client,
+            conn,
+            stream: format!("{key_prefix}jobs"),
+            cancel_channel: format!("{key_prefix}cancel"),
+            gc_channel: format!("{key_prefix}workers:gc"),
+        })
     }
 
     async fn manager(client: &redis::Client, response_timeout: Duration) -> Result<ConnectionManager> {
@@ -94,6 +101,19 @@ impl Queue {
         let mut conn = self.conn.clone();
         conn.publish::<_, _, i64>(&self.cancel_channel, id.to_string()).await?;
         Ok(())
+    }
+
+    /// Asks every listening worker to drop its cached models; returns how many heard it.
+    pub async fn publish_gc(&self) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        Ok(conn.publish::<_, _, i64>(&self.gc_channel, "gc").await?)
+    }
+
+    /// One item per announced request to drop cached models. Ends if the connection drops.
+    pub async fn gc_requests(&self) -> Result<futures_util::stream::BoxStream<'static, ()>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.gc_channel).await?;
+        Ok(pubsub.into_on_message().map(|_| ()).boxed())
     }
 
     /// Ids of jobs whose cancellation was announced. The stream ends if the connection drops;

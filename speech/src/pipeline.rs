@@ -256,6 +256,20 @@ impl Pipeline {
         self.model_on(name, self.device, kind)
     }
 
+    /// Forgets every cached model, so its memory is freed once no running job holds it.
+    /// Returns how many were cached.
+    pub fn drop_models(&self) -> usize {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let n = cache.len();
+        cache.clear();
+        n
+    }
+
+    /// How many models are cached now.
+    pub fn cached_models(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Where and in what precision `options` run: the first preferred device this machine has
     /// (else the pipeline's), and the compute type on it.
     pub fn placement(&self, options: &Options) -> Result<(tch::Device, tch::Kind), SpeechError> {

@@ -521,3 +521,14 @@ fn device_preferences_and_compute_types_resolve_on_this_machine() {
         p.run(&evaldata("audio/jfk.flac"), &with(Some(&["cuda", "cpu"]), Some("float32")), &TestObserver::default());
     assert_eq!(normalize(&t.unwrap().text()), normalize(JFK));
 }
+
+#[test]
+fn dropping_models_empties_the_cache() {
+    let p = pipeline();
+    p.model(Some("tiny.en")).unwrap();
+    assert_eq!(p.cached_models(), 1);
+    assert_eq!(p.drop_models(), 1);
+    assert_eq!(p.cached_models(), 0);
+    p.model(Some("tiny.en")).unwrap();
+    assert_eq!(p.cached_models(), 1, "loads again on the next job");
+}

@@ -49,6 +49,7 @@ impl Worker {
             device: Some(settings.worker.device.clone()),
             speaker_model: settings.worker.speaker_model.clone(),
             speaker_threshold: settings.worker.speaker_threshold,
+            model_cache: Some(settings.worker.model_cache_size),
             ..Default::default()
         })
         .context("starting the speech pipeline")?;
@@ -87,6 +88,7 @@ impl Worker {
             tokio::spawn(presence(this.clone())),
             tokio::spawn(this.runtime.clone().watch(this.store.clone(), this.settings.runtime.poll())),
             tokio::spawn(listen_for_cancellations(this.clone())),
+            tokio::spawn(listen_for_gc(this.clone())),
         ];
         let consume = tokio::spawn(consume(this.clone()));
         shutdown.await;
@@ -205,6 +207,25 @@ async fn listen_for_cancellations(worker: Arc<Worker>) {
                 warn!("cancellation channel closed; subscribing again");
             }
             Err(e) => warn!(error = %e, "cannot subscribe to cancellations; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Drops the cached models when `POST /v1/workers/gc` asks; a running job keeps its model until
+/// it ends.
+async fn listen_for_gc(worker: Arc<Worker>) {
+    loop {
+        match worker.queue.gc_requests().await {
+            Ok(mut requests) => {
+                while requests.next().await.is_some() {
+                    let dropped = worker.pipeline.drop_models();
+                    worker.loaded_models.lock().unwrap().clear();
+                    info!(dropped, "dropped cached models on request");
+                }
+                warn!("model gc channel closed; subscribing again");
+            }
+            Err(e) => warn!(error = %e, "cannot subscribe to model gc requests; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

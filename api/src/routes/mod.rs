@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
         .service(resource("/v1/jobs/{id}/logs").route(web::get().to(logs::get_logs)))
         .service(resource("/v1/workers").route(web::get().to(workers::get_server_status)))
+        .service(resource("/v1/workers/gc").route(web::post().to(workers::collect_worker_models)))
         .service(
             resource("/v1/config").route(web::get().to(config::get_config)).route(web::put().to(config::set_config)),
         )

@@ -22,3 +22,24 @@ pub async fn get_server_status(state: web::Data<AppState>, caller: Caller) -> Re
     Ok(HttpResponse::Ok()
         .json(ServerStatus { workers: workers?, queue: QueueView { queued: counts.queued, running: counts.running } }))
 }
+
+/// How many worker processes heard a request to drop their cached models.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct GcRequested {
+    pub workers_notified: i64,
+}
+
+/// Asks every worker to drop its cached Whisper models and free their memory (a running job keeps
+/// its model until it ends; the next job loads what it needs again). Admin keys only.
+#[utoipa::path(post, path = "/v1/workers/gc", tag = "workers", operation_id = "collectWorkerModels",
+    responses(
+        (status = 202, description = "Announced to the workers listening now", body = GcRequested),
+        (status = 403, description = "`admin_required`", body = ErrorBody),
+        (status = 500, description = "`internal_error` (Redis unreachable)", body = ErrorBody),
+    ))]
+pub async fn collect_worker_models(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let workers_notified =
+        state.queue.publish_gc().await.map_err(|e| ApiError::Internal(anyhow::anyhow!("announcing model gc: {e}")))?;
+    Ok(HttpResponse::Accepted().json(GcRequested { workers_notified }))
+}

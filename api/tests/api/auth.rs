@@ -258,3 +258,21 @@ async fn the_keys_command_creates_lists_and_revokes() {
     let bad = keys_command(&app, &["create", "--name", "  "]);
     assert!(!bad.status.success());
 }
+
+#[tokio::test]
+async fn an_admin_asks_every_worker_to_drop_its_models() {
+    use futures_util::StreamExt;
+    let app = spawn_app().await;
+    // A listening worker, as the worker binary subscribes.
+    let mut requests = app.queue.gc_requests().await.unwrap();
+    let user = app.create_key("user", false, None).await;
+    let admin = app.create_key("ops", true, None).await;
+    let url = format!("{}/v1/workers/gc", app.address);
+    let refused = app.client.post(&url).bearer_auth(&user).send().await.unwrap();
+    assert_error(refused, StatusCode::FORBIDDEN, "admin_required").await;
+    let response = app.client.post(&url).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"workers_notified": 1}));
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(5), requests.next()).await;
+    assert!(matches!(heard, Ok(Some(()))), "the worker hears the request");
+}

@@ -101,6 +101,7 @@ async fn docs_and_spec_are_served() {
         operations,
         [
             "cancelJob",
+            "collectWorkerModels",
             "createTranscription",
             "createTranslation",
             "deleteJob",
