@@ -287,8 +287,14 @@ async fn start_stream(app: &TestApp) -> (tokio::task::JoinHandle<reqwest::Respon
     let request = tokio::spawn(async move {
         client.post(url).multipart(form(&[("model", "whisper-1"), ("stream", "true")])).send().await.unwrap()
     });
+    let id = queued_job(app, Duration::from_secs(10), "the stream's job").await;
+    (request, id)
+}
+
+/// The id of the job a client's request queued, once it is there.
+async fn queued_job(app: &TestApp, within: Duration, what: &str) -> Uuid {
     let store = app.store.clone();
-    let id = crate::helpers::wait_for(Duration::from_secs(10), "the stream's job", || {
+    crate::helpers::wait_for(within, what, || {
         let store = store.clone();
         async move {
             sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued'")
@@ -297,8 +303,7 @@ async fn start_stream(app: &TestApp) -> (tokio::task::JoinHandle<reqwest::Respon
                 .unwrap()
         }
     })
-    .await;
-    (request, id)
+    .await
 }
 
 async fn sse(request: tokio::task::JoinHandle<reqwest::Response>) -> SseReader {
@@ -398,17 +403,7 @@ except openai.APIError as e:
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e} (the openai SDK in .venv: pip install openai)", python.display()));
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let store = app.store.clone();
-    let id: Uuid = crate::helpers::wait_for(Duration::from_secs(20), "the SDK's job", || {
-        let store = store.clone();
-        async move {
-            sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued'")
-                .fetch_optional(store.pool())
-                .await
-                .unwrap()
-        }
-    })
-    .await;
+    let id = queued_job(&app, Duration::from_secs(20), "the SDK's job").await;
     let fence = app.claim(id).await;
     assert!(app.store.append_partials(&fence, 0, &[partial(&sample_transcript().segments[0])]).await.unwrap());
     let within = Duration::from_secs(20);

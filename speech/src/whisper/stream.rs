@@ -107,10 +107,7 @@ fn produce<'d>(
         let t0 = std::time::Instant::now();
         while vad_pos + WINDOW <= buf.end() {
             let p = vad.prob(buf.slice(vad_pos, vad_pos + WINDOW))?;
-            detector.push(p, &mut spans);
-            if let Some(s) = &mut speakers {
-                s.detector.push(p, &mut s.spans);
-            }
+            push_prob(p, &mut detector, &mut spans, &mut speakers);
             vad_pos += WINDOW;
         }
         if eof {
@@ -122,10 +119,7 @@ fn produce<'d>(
                 let mut last = buf.slice(vad_pos, total).to_vec();
                 last.resize(WINDOW, 0.0);
                 let p = vad.prob(&last)?;
-                detector.push(p, &mut spans);
-                if let Some(s) = &mut speakers {
-                    s.detector.push(p, &mut s.spans);
-                }
+                push_prob(p, &mut detector, &mut spans, &mut speakers);
             }
             detector.finish(total, &mut spans);
             if let Some(s) = &mut speakers {
@@ -163,6 +157,14 @@ fn produce<'d>(
     tx.send(Msg::End { samples: buf.end(), vad_seconds }).map_err(|_| gone())?;
     // Clustering runs here while the other thread finishes the last batches.
     speakers.map(Speakers::finish).transpose()
+}
+
+/// One Silero probability to Whisper's span detector and, when diarizing, to the tight one.
+fn push_prob(p: f32, detector: &mut SpeechDetector, spans: &mut Vec<Span>, speakers: &mut Option<Speakers>) {
+    detector.push(p, spans);
+    if let Some(s) = speakers {
+        s.detector.push(p, &mut s.spans);
+    }
 }
 
 /// Diarization fed from the transcription's own VAD: a second detector with the diarizer's
