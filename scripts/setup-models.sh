@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${MODELS_DIR:-models}
 PIP=${PIP:-$( [ -x .venv/bin/pip ] && echo .venv/bin/pip || echo pip3 )}
+PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 log() { printf '\033[1m[models]\033[0m %s\n' "$*" >&2; }
 mkdir -p "$MODELS"
 tmp=$(mktemp -d)
@@ -45,6 +46,12 @@ if [ ! -s "$MODELS/silero-vad/silero_vad.jit" ]; then
   cp "$tmp/silero-vad/silero_vad/data/silero_vad.jit" "$MODELS/silero-vad/silero_vad.jit.partial"
   mv "$MODELS/silero-vad/silero_vad.jit.partial" "$MODELS/silero-vad/silero_vad.jit"
 fi
+# Silero split at its recurrent layer so that long audio runs in batches (scripts/silero_windows.py).
+if [ ! -s "$MODELS/silero-vad/silero_vad_windows.jit" ]; then
+  log "deriving the batched Silero VAD model"
+  "$PY" scripts/silero_windows.py "$MODELS/silero-vad/silero_vad.jit" "$MODELS/silero-vad/silero_vad_windows.jit.partial"
+  mv "$MODELS/silero-vad/silero_vad_windows.jit.partial" "$MODELS/silero-vad/silero_vad_windows.jit"
+fi
 
 # Resemblyzer speaker encoder
 if [ ! -s "$MODELS/resemblyzer/pretrained.pt" ]; then
@@ -56,7 +63,6 @@ fi
 # Resemblyzer's state dict is a legacy torch.save pickle, which libtorch's C++ loader cannot read:
 # convert the encoder's weights (LSTM + linear) to safetensors once, with the venv's torch.
 if [ ! -s "$MODELS/resemblyzer/encoder.safetensors" ]; then
-  PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
   log "converting the Resemblyzer encoder to safetensors"
   "$PY" - "$MODELS/resemblyzer/pretrained.pt" "$MODELS/resemblyzer/encoder.safetensors.partial" <<'PYEOF'
 import json, struct, sys

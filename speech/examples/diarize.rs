@@ -68,7 +68,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         config.step_s = s;
     }
     let diarizer = Diarizer::new(config)?;
-    let vad = models.join("silero-vad").join("silero_vad.jit");
+    let vad = models.join("silero-vad").join("silero_vad_windows.jit");
     for f in &files {
         let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("audio").to_string();
         if dump {
@@ -91,10 +91,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let samples = speech::audio::decode_file(f)?;
         let duration = samples.len() as f64 / 16_000.0;
         let (t1, cpu1) = (Instant::now(), cpu_seconds());
-        let silero = speech::vad::SileroVad::load(&vad)?;
-        for w in samples.chunks_exact(speech::vad::WINDOW) {
-            silero.prob(w)?;
-        }
+        let mut silero = speech::vad::VadStream::new(speech::vad::SileroVad::load(&vad)?);
+        let mut probs = Vec::new();
+        silero.push(&samples, &mut probs)?;
+        silero.finish(&mut probs)?;
         let (vad_wall, vad_cpu) = (t1.elapsed().as_secs_f64(), cpu_seconds() - cpu1);
         eprintln!(
             "{{\"file\": \"{id}\", \"duration_s\": {duration:.3}, \"wall_s\": {wall:.3}, \"cpu_s\": {cpu:.3}, \"vad_wall_s\": {vad_wall:.3}, \"vad_cpu_s\": {vad_cpu:.3}, \"turns\": {}}}",

@@ -105,7 +105,7 @@ pub struct Options {
 /// Where the pipeline finds its models and how it runs them.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
-    /// Holds `whisper-*` model directories and `silero-vad/silero_vad.jit`.
+    /// Holds `whisper-*` model directories and `silero-vad/silero_vad_windows.jit`.
     pub models_dir: PathBuf,
     /// `cpu` (default), `cuda`, `cuda:N`, or `auto` (CUDA when available).
     pub device: Option<String>,
@@ -331,7 +331,7 @@ impl Pipeline {
         let (device, kind) = self.placement(options)?;
         let model = self.model_on(options.model.as_deref(), device, kind)?;
         let reader = AudioReader::open(path)?;
-        let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad.jit");
+        let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad_windows.jit");
         let diarize = if options.diarize {
             let o = crate::diarize::DiarizeOptions {
                 min_speakers: options.min_speakers,

@@ -1,10 +1,10 @@
 //! Voice activity detection with Silero VAD (TorchScript), streaming.
 //!
-//! The jit module (`silero_vad.jit`, v5) keeps its recurrent state and 64-sample context inside
-//! itself: `forward(x: [1, 512], sr: int) -> [1, 1]` must see consecutive windows, and
-//! `reset_states()` starts a new stream. [`SpeechDetector`] runs Silero's
-//! `get_speech_timestamps` state machine incrementally and [`ChunkMerger`] merges speech into
-//! chunks of at most 30 s as WhisperX's `merge_chunks` does. Both work on sample indices.
+//! Silero's probability for a window depends on the windows before it (a recurrent layer and 64
+//! samples of context); [`VadStream`] carries both across calls and runs many windows per call.
+//! [`SpeechDetector`] runs Silero's `get_speech_timestamps` state machine incrementally and
+//! [`ChunkMerger`] merges speech into chunks of at most 30 s as WhisperX's `merge_chunks` does.
+//! Both work on sample indices.
 
 use std::path::Path;
 
@@ -49,7 +49,15 @@ impl Default for VadOptions {
     }
 }
 
-/// The Silero model; stateful, so one per stream.
+/// Samples of the previous window each window sees.
+const CONTEXT: usize = 64;
+/// Windows gathered before a run: one call costs about as much as a window's arithmetic
+/// would alone, so fewer, larger calls are faster (8 s of audio here).
+const MIN_RUN_WINDOWS: usize = 250;
+
+/// Silero VAD split at its recurrent layer (`silero_vad_windows.jit`, derived from the
+/// wheel's `silero_vad.jit` by `scripts/silero_windows.py`): many windows per call, the same
+/// probabilities as window by window.
 pub struct SileroVad {
     module: CModule,
 }
@@ -59,28 +67,65 @@ impl SileroVad {
         if !path.is_file() {
             return Err(VadError::NotFound(path.to_path_buf()));
         }
-        let module = CModule::load(path)?;
-        let vad = Self { module };
-        vad.reset()?;
-        Ok(vad)
+        Ok(Self { module: CModule::load(path)? })
     }
 
-    pub fn reset(&self) -> Result<(), VadError> {
-        self.module.method_is::<IValue>("reset_states", &[])?;
+    /// Probabilities of consecutive windows ([N, CONTEXT + WINDOW]), carrying `state` on.
+    fn run(&self, windows: Tensor, state: &Tensor) -> Result<(Vec<f32>, Tensor), VadError> {
+        let out = self.module.forward_is(&[IValue::Tensor(windows), IValue::Tensor(state.shallow_clone())])?;
+        let bad = || VadError::Torch(tch::TchError::Kind("the Silero model returned an unexpected value".into()));
+        let IValue::Tuple(mut parts) = out else { return Err(bad()) };
+        let (Some(IValue::Tensor(state)), Some(IValue::Tensor(probs))) = (parts.pop(), parts.pop()) else {
+            return Err(bad());
+        };
+        Ok((Vec::<f32>::try_from(probs.to_kind(tch::Kind::Float).contiguous())?, state))
+    }
+}
+
+/// Silero over a stream of samples: probabilities come out in order, one per 512-sample window.
+pub struct VadStream {
+    vad: SileroVad,
+    /// The recurrent state (h, c) after the last window run: [2, 1, 128].
+    state: Tensor,
+    /// The last CONTEXT samples run, then the samples not run yet.
+    pending: Vec<f32>,
+}
+
+impl VadStream {
+    pub fn new(vad: SileroVad) -> Self {
+        Self { vad, state: Tensor::zeros([2, 1, 128], tch::kind::FLOAT_CPU), pending: vec![0.0; CONTEXT] }
+    }
+
+    /// Takes the next samples; appends the probabilities of the windows run.
+    pub fn push(&mut self, samples: &[f32], probs: &mut Vec<f32>) -> Result<(), VadError> {
+        self.pending.extend_from_slice(samples);
+        let windows = (self.pending.len() - CONTEXT) / WINDOW;
+        if windows >= MIN_RUN_WINDOWS {
+            self.run(windows, probs)?;
+        }
         Ok(())
     }
 
-    /// Speech probability of one 512-sample window (the next in the stream).
-    pub fn prob(&self, window: &[f32]) -> Result<f32, VadError> {
-        // Without this the model's recurrent state carries an autograd graph through every
-        // earlier window, and memory grows with the length of the audio.
-        let _no_grad = tch::no_grad_guard();
-        let x = Tensor::from_slice(window).view([1, WINDOW as i64]);
-        let out = self.module.forward_is(&[IValue::Tensor(x), IValue::Int(SR as i64)])?;
-        match out {
-            IValue::Tensor(t) => Ok(t.f_double_value(&[0, 0])? as f32),
-            _ => Err(VadError::Torch(tch::TchError::Kind("silero forward did not return a tensor".into()))),
+    /// End of the stream: appends the probabilities of the rest, the last partial window
+    /// padded with silence.
+    pub fn finish(&mut self, probs: &mut Vec<f32>) -> Result<(), VadError> {
+        let windows = (self.pending.len() - CONTEXT).div_ceil(WINDOW);
+        self.pending.resize(CONTEXT + windows * WINDOW, 0.0);
+        if windows > 0 {
+            self.run(windows, probs)?;
         }
+        Ok(())
+    }
+
+    fn run(&mut self, windows: usize, probs: &mut Vec<f32>) -> Result<(), VadError> {
+        let _no_grad = tch::no_grad_guard();
+        let used = CONTEXT + windows * WINDOW;
+        let frames = Tensor::from_slice(&self.pending[..used]).unfold(0, (CONTEXT + WINDOW) as i64, WINDOW as i64);
+        let (p, state) = self.vad.run(frames.contiguous(), &self.state)?;
+        probs.extend(p);
+        self.state = state;
+        self.pending.drain(..used - CONTEXT);
+        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ fn evaldata(rel: &str) -> PathBuf {
 }
 
 fn vad_model() -> PathBuf {
-    let p = models_dir().join("silero-vad").join("silero_vad.jit");
+    let p = models_dir().join("silero-vad").join("silero_vad_windows.jit");
     assert!(p.is_file(), "missing {}: run scripts/setup-models.sh", p.display());
     p
 }

@@ -10,7 +10,7 @@ fn root() -> PathBuf {
 
 fn models_dir() -> PathBuf {
     let dir = root().join("models");
-    for m in ["whisper-tiny.en/model.bin", "whisper-base/model.bin", "silero-vad/silero_vad.jit"] {
+    for m in ["whisper-tiny.en/model.bin", "whisper-base/model.bin", "silero-vad/silero_vad_windows.jit"] {
         assert!(dir.join(m).is_file(), "model {} is missing: run scripts/setup-models.sh first", dir.join(m).display());
     }
     dir
@@ -531,4 +531,36 @@ fn dropping_models_empties_the_cache() {
     assert_eq!(p.cached_models(), 0);
     p.model(Some("tiny.en")).unwrap();
     assert_eq!(p.cached_models(), 1, "loads again on the next job");
+}
+
+/// The batched VAD gives the probabilities of the wheel's Silero run window by window, whatever
+/// pieces the audio arrives in.
+#[test]
+fn batched_vad_matches_silero_window_by_window() {
+    use speech::vad::{SileroVad, VadStream, WINDOW};
+    let audio = speech::audio::decode_file(&evaldata("audio/ami/dev00.wav")).unwrap();
+    let original = tch::CModule::load(models_dir().join("silero-vad/silero_vad.jit")).unwrap();
+    let _no_grad = tch::no_grad_guard();
+    let expected: Vec<f32> = audio
+        .chunks(WINDOW)
+        .map(|w| {
+            let mut w = w.to_vec();
+            w.resize(WINDOW, 0.0);
+            let x = tch::Tensor::from_slice(&w).view([1, WINDOW as i64]);
+            let out = original.forward_is(&[tch::IValue::Tensor(x), tch::IValue::Int(16_000)]).unwrap();
+            let tch::IValue::Tensor(p) = out else { panic!("not a tensor") };
+            p.double_value(&[0, 0]) as f32
+        })
+        .collect();
+    let vad = SileroVad::load(&models_dir().join("silero-vad/silero_vad_windows.jit")).unwrap();
+    let mut stream = VadStream::new(vad);
+    let mut got = Vec::new();
+    for piece in audio.chunks(3001) {
+        stream.push(piece, &mut got).unwrap();
+    }
+    stream.finish(&mut got).unwrap();
+    assert_eq!(got.len(), expected.len());
+    let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "largest difference {worst}");
+    assert!(expected.iter().any(|p| *p > 0.9) && expected.iter().any(|p| *p < 0.1), "speech and silence both occur");
 }

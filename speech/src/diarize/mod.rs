@@ -58,7 +58,7 @@ pub use embed::EmbeddingModel;
 use embed::{Encoder, Features, HOP, N_FFT};
 
 use crate::audio::{AudioReader, SAMPLE_RATE};
-use crate::vad::{SileroVad, Span, SpeechDetector, VadOptions, WINDOW};
+use crate::vad::{SileroVad, Span, SpeechDetector, VadOptions, VadStream, WINDOW};
 use crate::{Observer, SpeechError, Stage};
 
 const SR: f64 = SAMPLE_RATE as f64;
@@ -208,7 +208,7 @@ impl Diarizer {
     }
 
     /// Diarizes one file: decodes it as a stream, finds speech with Silero VAD (`vad_model` is
-    /// `silero_vad.jit`; pass [`vad_options`] unless you have a reason) and runs a session over
+    /// `silero_vad_windows.jit`; pass [`vad_options`] unless you have a reason) and runs a session over
     /// the speech.
     pub fn diarize_file(
         &self,
@@ -231,7 +231,7 @@ impl Diarizer {
         observer: Option<&'a dyn Observer>,
     ) -> Result<Session<'a>, SpeechError> {
         let mut reader = AudioReader::open(path)?;
-        let vad = SileroVad::load(vad_model)?;
+        let mut vad = VadStream::new(SileroVad::load(vad_model)?);
         let mut detector = SpeechDetector::new(vad_options);
         let mut session = self.session();
         if let Some(o) = observer {
@@ -244,6 +244,7 @@ impl Diarizer {
         let mut buf: Vec<f32> = Vec::new();
         let mut buf_start = 0usize;
         let mut vad_pos = 0usize;
+        let mut probs: Vec<f32> = Vec::new();
         let mut spans: Vec<Span> = Vec::new();
         let flush =
             |spans: &mut Vec<Span>, buf: &[f32], buf_start: usize, session: &mut Session| -> Result<(), SpeechError> {
@@ -257,9 +258,9 @@ impl Diarizer {
             };
         while let Some(block) = reader.next_block()? {
             buf.extend_from_slice(&block);
-            while vad_pos + WINDOW <= buf_start + buf.len() {
-                let i = vad_pos - buf_start;
-                detector.push(vad.prob(&buf[i..i + WINDOW])?, &mut spans);
+            vad.push(&block, &mut probs)?;
+            for p in probs.drain(..) {
+                detector.push(p, &mut spans);
                 vad_pos += WINDOW;
             }
             flush(&mut spans, &buf, buf_start, &mut session)?;
@@ -271,10 +272,9 @@ impl Diarizer {
             }
         }
         let total = buf_start + buf.len();
-        if vad_pos < total {
-            let mut last = buf[vad_pos - buf_start..].to_vec();
-            last.resize(WINDOW, 0.0);
-            detector.push(vad.prob(&last)?, &mut spans);
+        vad.finish(&mut probs)?;
+        for p in probs.drain(..) {
+            detector.push(p, &mut spans);
         }
         detector.finish(total, &mut spans);
         flush(&mut spans, &buf, buf_start, &mut session)?;

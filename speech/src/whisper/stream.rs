@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use crate::audio::AudioReader;
 use crate::diarize::{assign_speakers, DiarizeOptions, Diarizer, Session, SpeakerTurn};
 use crate::pipeline::{Observer, Options, SpeechError, Stage, Task, SR};
-use crate::vad::{Chunk, ChunkMerger, SileroVad, Span, SpeechDetector, VadOptions, WINDOW};
+use crate::vad::{Chunk, ChunkMerger, SileroVad, Span, SpeechDetector, VadOptions, VadStream, WINDOW};
 
 enum Msg {
     Start { expected: Option<f64> },
@@ -43,7 +43,7 @@ pub(crate) fn run(
     threads: i32,
     diarize: Option<(&Diarizer, DiarizeOptions)>,
 ) -> Result<Transcript, SpeechError> {
-    let vad = SileroVad::load(vad_path)?;
+    let vad = VadStream::new(SileroVad::load(vad_path)?);
     let batch = o.batch_size.unwrap_or(8).max(1) as usize;
     let (tx, rx) = sync_channel::<Msg>(batch + 1);
     std::thread::scope(|s| {
@@ -51,7 +51,7 @@ pub(crate) fn run(
             let m = model.lock().unwrap_or_else(|e| e.into_inner());
             Job::new(&m, o, observer, threads)?.consume(rx)
         });
-        let produced = produce(reader, &vad, &vad_options(o), &tx, observer, diarize);
+        let produced = produce(reader, vad, &vad_options(o), &tx, observer, diarize);
         drop(tx);
         let transcribed =
             worker.join().unwrap_or_else(|_| Err(SpeechError::Inference("transcription thread panicked".into())));
@@ -72,7 +72,7 @@ pub(crate) fn run(
 /// sends them on. Keeps only the audio an open chunk or pending speech may still need.
 fn produce<'d>(
     mut reader: AudioReader,
-    vad: &SileroVad,
+    mut vad: VadStream,
     o: &VadOptions,
     tx: &SyncSender<Msg>,
     obs: &'d dyn Observer,
@@ -87,6 +87,7 @@ fn produce<'d>(
     let mut merger = ChunkMerger::new(o.chunk_size_s);
     let mut buf = Buffer { start: 0, data: Vec::new() };
     let mut vad_pos = 0usize;
+    let mut probs: Vec<f32> = Vec::new();
     let mut spans: Vec<Span> = Vec::new();
     let mut vad_seconds = 0.0;
     obs.progress(Stage::Decode, 0.0);
@@ -100,13 +101,20 @@ fn produce<'d>(
         if obs.is_cancelled() {
             return Err(SpeechError::Cancelled);
         }
+        let t0;
         match reader.next_block()? {
-            Some(block) => buf.data.extend_from_slice(&block),
-            None => eof = true,
+            Some(block) => {
+                buf.data.extend_from_slice(&block);
+                t0 = std::time::Instant::now();
+                vad.push(&block, &mut probs)?;
+            }
+            None => {
+                eof = true;
+                t0 = std::time::Instant::now();
+                vad.finish(&mut probs)?;
+            }
         }
-        let t0 = std::time::Instant::now();
-        while vad_pos + WINDOW <= buf.end() {
-            let p = vad.prob(buf.slice(vad_pos, vad_pos + WINDOW))?;
+        for p in probs.drain(..) {
             push_prob(p, &mut detector, &mut spans, &mut speakers);
             vad_pos += WINDOW;
         }
@@ -114,12 +122,6 @@ fn produce<'d>(
             let total = buf.end();
             if total == 0 {
                 return Err(crate::audio::AudioError::Empty.into());
-            }
-            if vad_pos < total {
-                let mut last = buf.slice(vad_pos, total).to_vec();
-                last.resize(WINDOW, 0.0);
-                let p = vad.prob(&last)?;
-                push_prob(p, &mut detector, &mut spans, &mut speakers);
             }
             detector.finish(total, &mut spans);
             if let Some(s) = &mut speakers {
