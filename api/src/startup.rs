@@ -9,7 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use jobs::runtime::{Runtime, RuntimeSettings};
-use jobs::{AudioStorage, JobStore, Queue, Settings};
+use jobs::{AudioStorage, Enqueuer, JobStore, Queue, Settings};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -26,6 +26,8 @@ pub struct AppState {
     pub settings: Settings,
     pub store: JobStore,
     pub queue: Queue,
+    /// Inserts submissions, many per statement under load.
+    pub enqueuer: Enqueuer,
     pub storage: AudioStorage,
     /// `inputs.path_roots`, canonicalised once at start-up.
     pub roots: Vec<PathBuf>,
@@ -117,7 +119,9 @@ impl Application {
         let watch = keys.clone();
         let pool = store.pool().clone();
         tokio::spawn(async move { watch.run(pool).await });
-        let state = web::Data::new(AppState { settings, store, queue, storage, roots, metrics, runtime, keys });
+        let enqueuer = Enqueuer::spawn(store.clone(), queue.clone());
+        let state =
+            web::Data::new(AppState { settings, store, queue, enqueuer, storage, roots, metrics, runtime, keys });
         let spec = ApiDoc::openapi();
 
         let mut server = HttpServer::new(move || {

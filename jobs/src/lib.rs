@@ -2,6 +2,7 @@
 //! Redis dispatch, configuration and presets, audio storage and input checks.
 
 pub mod config;
+pub mod enqueuer;
 pub mod keys;
 pub mod maintenance;
 pub mod model;
@@ -14,11 +15,13 @@ pub mod validate;
 pub mod webhooks;
 
 pub use config::Settings;
+pub use enqueuer::Enqueuer;
 pub use keys::{ApiKey, KeyLookup, NewApiKey};
 pub use maintenance::{enqueue, enqueue_as};
 pub use model::{Fence, Job, JobInput, JobOptions, JobStatus, LogLevel, LogLine, Outcome, Task, WorkerInfo};
 pub use queue::{Consumer, Delivery, Queue, QueueError};
 pub use storage::AudioStorage;
 pub use store::{
-    CancelOutcome, Inserted, JobPartials, JobStore, ListFilter, NewJob, PartialsCursor, StoreError, Submitter,
+    CancelOutcome, Inserted, JobPartials, JobStore, ListFilter, NewJob, PartialsCursor, StoreError, Submission,
+    Submitter,
 };

@@ -14,6 +14,9 @@ use crate::store::{Inserted, JobStore, NewJob, StoreError, Submitter};
 pub enum EnqueueError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The batching task stopped before answering (it panicked); the job may or may not exist.
+    #[error("the submission was dropped before it was answered")]
+    Abandoned,
 }
 
 /// Inserts a job and wakes a worker. If Redis is unreachable the job stays queued in

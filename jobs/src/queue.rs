@@ -67,17 +67,28 @@ impl Queue {
     /// Announces a job to the workers.
     pub async fn dispatch(&self, id: Uuid) -> Result<()> {
         let mut conn = self.conn.clone();
-        redis::cmd("XADD")
-            .arg(&self.stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(STREAM_MAX_LEN)
-            .arg("*")
-            .arg("job")
-            .arg(id.to_string())
-            .query_async::<String>(&mut conn)
-            .await?;
+        self.xadd(id).query_async::<String>(&mut conn).await?;
         Ok(())
+    }
+
+    /// Announces many jobs in one round trip (a pipeline: one stream entry per job).
+    pub async fn dispatch_many(&self, ids: &[Uuid]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.add_command(self.xadd(*id)).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    fn xadd(&self, id: Uuid) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.stream).arg("MAXLEN").arg("~").arg(STREAM_MAX_LEN).arg("*").arg("job").arg(id.to_string());
+        cmd
     }
 
     /// Creates the stream and its consumer group if they do not exist (e.g. after a flush).

@@ -389,3 +389,88 @@ async fn partial_segments_are_fenced_per_run_and_cleared_when_the_job_stops_runn
     assert_eq!(partial_rows(&db, other).await, 0);
     assert!(db.store.job_with_partials(other, &PartialsCursor::default()).await.unwrap().is_none());
 }
+
+fn submission(job: NewJob) -> jobs::Submission {
+    jobs::Submission { job, submitter: jobs::Submitter::default() }
+}
+
+async fn stream_len(db: &TestDb) -> i64 {
+    let mut conn =
+        redis::Client::open("redis://127.0.0.1:6379").unwrap().get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XLEN").arg(format!("{}jobs", key_prefix(db))).query_async(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_submissions_are_batched_and_each_dispatched_once() {
+    let db = spawn_db().await;
+    let enqueuer = jobs::Enqueuer::spawn(db.store.clone(), db.queue.clone());
+    let submits = (0..300).map(|_| enqueuer.enqueue(new_job(3), jobs::Submitter::default()));
+    let outcomes = futures_util::future::join_all(submits).await;
+    let ids: std::collections::HashSet<Uuid> = outcomes
+        .into_iter()
+        .map(|o| match o.unwrap() {
+            Inserted::Created(job) => job.id,
+            Inserted::Existing(_) => panic!("no idempotency keys here"),
+        })
+        .collect();
+    assert_eq!(ids.len(), 300);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(db.store.pool()).await.unwrap();
+    let logged: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT job_id) FROM job_logs WHERE message LIKE 'job submitted%'")
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((count, logged), (300, 300), "every job with its first log line");
+    assert_eq!(stream_len(&db).await, 300, "one stream entry per job");
+}
+
+#[tokio::test]
+async fn one_idempotency_key_twice_in_a_batch_makes_one_job() {
+    let db = spawn_db().await;
+    let keyed =
+        |hash: &str| NewJob { idempotency_key: Some("k".into()), request_hash: Some(hash.into()), ..new_job(3) };
+    let batch = [keyed("h"), new_job(3), keyed("h"), keyed("other")].map(submission);
+    let outcomes = db.store.insert_batch(&batch).await;
+    let Ok(Inserted::Created(first)) = &outcomes[0] else { panic!("the first with the key creates: {outcomes:?}") };
+    assert!(matches!(&outcomes[1], Ok(Inserted::Created(_))));
+    assert!(matches!(&outcomes[2], Ok(Inserted::Existing(j)) if j.id == first.id), "{outcomes:?}");
+    assert!(matches!(&outcomes[3], Err(StoreError::IdempotencyConflict)), "{outcomes:?}");
+    // A key used by an earlier batch is found the same way.
+    let again = db.store.insert_batch(&[keyed("h"), new_job(3)].map(submission)).await;
+    assert!(matches!(&again[0], Ok(Inserted::Existing(j)) if j.id == first.id), "{again:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(db.store.pool()).await.unwrap();
+    assert_eq!(count, 3);
+}
+
+#[tokio::test]
+async fn a_row_postgresql_refuses_fails_only_its_own_submission() {
+    let db = spawn_db().await;
+    // jsonb refuses \u0000, so this row fails the whole statement.
+    let bad = NewJob {
+        options: JobOptions { initial_prompt: Some("nul \0 byte".into()), ..Default::default() },
+        ..new_job(3)
+    };
+    let batch = [new_job(3), bad, new_job(3)].map(submission);
+    let outcomes = db.store.insert_batch(&batch).await;
+    assert!(matches!(&outcomes[0], Ok(Inserted::Created(_))), "{outcomes:?}");
+    assert!(matches!(&outcomes[1], Err(StoreError::Db(_))), "{outcomes:?}");
+    assert!(matches!(&outcomes[2], Ok(Inserted::Created(_))), "{outcomes:?}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(db.store.pool()).await.unwrap();
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
+async fn a_queue_limit_holds_for_batched_submissions() {
+    let db = spawn_db().await;
+    let owner = insert_key(&db, "limited").await;
+    let limited = jobs::Submitter { owner: Some(owner), max_queued: Some(2), ..Default::default() };
+    let batch: Vec<_> = (0..5)
+        .map(|_| jobs::Submission { job: new_job(3), submitter: limited.clone() })
+        .chain([submission(new_job(3))])
+        .collect();
+    let outcomes = db.store.insert_batch(&batch).await;
+    let refused = outcomes.iter().filter(|o| matches!(o, Err(StoreError::TooManyQueued { limit: 2 }))).count();
+    assert_eq!(refused, 3, "{outcomes:?}");
+    assert!(matches!(&outcomes[5], Ok(Inserted::Created(j)) if j.owner.is_none()));
+    assert_eq!(db.store.queued_count_of(owner).await.unwrap(), 2);
+}

@@ -1,5 +1,6 @@
 //! `POST /v1/jobs`: a JSON body naming a `url` or a server `path`, or a multipart upload
-//! (see [`super::upload`]). Both end in [`enqueue`]: one INSERT and one XADD.
+//! (see [`super::upload`]). Both end in [`enqueue`]: an INSERT and an XADD, batched with
+//! other submissions that arrive at the same time (`jobs::Enqueuer`).
 
 use std::path::PathBuf;
 
@@ -267,10 +268,11 @@ pub async fn enqueue(
 ) -> Result<(Job, bool), ApiError> {
     let new =
         NewJob { id, input, options, idempotency_key, request_hash, max_attempts: state.settings.queue.max_attempts };
-    match jobs::enqueue_as(&state.store, &state.queue, new, submitter).await {
+    match state.enqueuer.enqueue(new, submitter.clone()).await {
         Ok(Inserted::Created(job)) => Ok((job, false)),
         Ok(Inserted::Existing(job)) => Ok((job, true)),
         Err(jobs::maintenance::EnqueueError::Store(e)) => Err(e.into()),
+        Err(e @ jobs::maintenance::EnqueueError::Abandoned) => Err(ApiError::internal(e)),
     }
 }
 

@@ -228,3 +228,28 @@ async fn concurrent_submissions_with_one_key_make_one_job() {
     assert_eq!(ids.len(), 1);
     assert_eq!(app.count_jobs().await, 1);
 }
+
+#[tokio::test]
+async fn a_burst_of_submissions_lands_once_each_with_one_job_per_idempotency_key() {
+    let app = spawn_app().await;
+    let path = app.input_file("a.wav");
+    let requests = (0..120).map(|i| {
+        let request = app.client.post(app.url("/v1/jobs")).json(&json!({"path": path}));
+        // Every third request shares one of two keys.
+        match i % 3 {
+            0 => request.header("Idempotency-Key", format!("key-{}", i % 2)),
+            _ => request,
+        }
+        .send()
+    });
+    let responses = futures_util::future::join_all(requests).await;
+    let mut ids = std::collections::HashSet::new();
+    for response in responses {
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 80 + 2, "one job per request without a key, one per key");
+    assert_eq!(app.count_jobs().await, 82);
+    assert_eq!(app.stream_len().await, 82, "each new job dispatched once, replays not at all");
+}

@@ -48,67 +48,75 @@ impl JobStore {
     /// meet. With `max_queued`, the owner's submissions are serialised by an advisory lock so
     /// that two at once cannot both slip under the limit.
     pub async fn insert_as(&self, job: NewJob, submitter: &Submitter) -> Result<Inserted> {
+        let Some(limit) = submitter.max_queued else {
+            // One statement is atomic by itself: no transaction, no BEGIN and COMMIT round trips.
+            let mut conn = self.pool.acquire().await?;
+            return insert_one(&mut conn, &job, submitter).await;
+        };
         let mut tx = self.pool.begin().await?;
-        if let Some(limit) = submitter.max_queued {
-            let owner = submitter.owner.unwrap_or_default().to_string();
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))").bind(owner).execute(&mut *tx).await?;
-            if let Some(key) = &job.idempotency_key {
-                if let Some(existing) = existing(&mut tx, submitter.owner, key, &job.request_hash).await? {
-                    return Ok(Inserted::Existing(existing));
-                }
-            }
-            let count = match submitter.owner {
-                Some(_) => "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'queued'",
-                None => "SELECT count(*) FROM jobs WHERE owner IS NULL AND status = 'queued' AND $1::uuid IS NULL",
-            };
-            let queued: i64 = sqlx::query_scalar(count).bind(submitter.owner).fetch_one(&mut *tx).await?;
-            if queued >= limit {
-                return Err(StoreError::TooManyQueued { limit });
+        let owner = submitter.owner.unwrap_or_default().to_string();
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))").bind(owner).execute(&mut *tx).await?;
+        if let Some(key) = &job.idempotency_key {
+            if let Some(existing) = existing(&mut tx, submitter.owner, key, &job.request_hash).await? {
+                return Ok(Inserted::Existing(existing));
             }
         }
-        let sql = format!(
-            "WITH ins AS (
-                INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url)
-                VALUES ($1, 'queued', $2, $3, $4, $5, $6, $8, $9)
-                ON CONFLICT DO NOTHING
-                RETURNING {JOB_COLUMNS}
-             ), log AS (
-                INSERT INTO job_logs (job_id, level, worker_id, message)
-                SELECT id, 'info', 'api', $7 FROM ins
-             )
-             SELECT {JOB_COLUMNS} FROM ins"
-        );
-        let message = format!("job submitted ({})", describe_input(&job.input));
-        let created: Option<Job> = sqlx::query_as(&sql)
-            .bind(job.id)
-            .bind(sqlx::types::Json(&job.input))
-            .bind(sqlx::types::Json(&job.options))
-            .bind(&job.idempotency_key)
-            .bind(&job.request_hash)
-            .bind(job.max_attempts)
-            .bind(message)
-            .bind(submitter.owner)
-            .bind(&submitter.callback_url)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let inserted = match created {
-            Some(job) => Inserted::Created(job),
-            None => {
-                // The only unique key a fresh UUIDv7 can meet is (owner, idempotency key).
-                let key = job.idempotency_key.as_deref().unwrap_or_default();
-                let existing = existing(&mut tx, submitter.owner, key, &job.request_hash).await?;
-                Inserted::Existing(existing.ok_or(sqlx::Error::RowNotFound)?)
-            }
+        let count = match submitter.owner {
+            Some(_) => "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'queued'",
+            None => "SELECT count(*) FROM jobs WHERE owner IS NULL AND status = 'queued' AND $1::uuid IS NULL",
         };
+        let queued: i64 = sqlx::query_scalar(count).bind(submitter.owner).fetch_one(&mut *tx).await?;
+        if queued >= limit {
+            return Err(StoreError::TooManyQueued { limit });
+        }
+        let inserted = insert_one(&mut tx, &job, submitter).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 }
 
+/// The job row and its first log line in one statement; an earlier job when the idempotency key
+/// was used before.
+async fn insert_one(conn: &mut sqlx::PgConnection, job: &NewJob, submitter: &Submitter) -> Result<Inserted> {
+    let sql = format!(
+        "WITH ins AS (
+            INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url)
+            VALUES ($1, 'queued', $2, $3, $4, $5, $6, $8, $9)
+            ON CONFLICT DO NOTHING
+            RETURNING {JOB_COLUMNS}
+         ), log AS (
+            INSERT INTO job_logs (job_id, level, worker_id, message)
+            SELECT id, 'info', 'api', $7 FROM ins
+         )
+         SELECT {JOB_COLUMNS} FROM ins"
+    );
+    let created: Option<Job> = sqlx::query_as(&sql)
+        .bind(job.id)
+        .bind(sqlx::types::Json(&job.input))
+        .bind(sqlx::types::Json(&job.options))
+        .bind(&job.idempotency_key)
+        .bind(&job.request_hash)
+        .bind(job.max_attempts)
+        .bind(submitted_message(&job.input))
+        .bind(submitter.owner)
+        .bind(&submitter.callback_url)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match created {
+        Some(job) => Ok(Inserted::Created(job)),
+        None => {
+            // The only unique key a fresh UUIDv7 can meet is (owner, idempotency key).
+            let key = job.idempotency_key.as_deref().unwrap_or_default();
+            let existing = existing(conn, submitter.owner, key, &job.request_hash).await?;
+            Ok(Inserted::Existing(existing.ok_or(sqlx::Error::RowNotFound)?))
+        }
+    }
+}
+
 /// The job `owner` submitted earlier under idempotency key `key`; a conflict when its request
 /// fingerprint differs.
-async fn existing(
-    tx: &mut sqlx::PgConnection,
+pub(super) async fn existing(
+    conn: &mut sqlx::PgConnection,
     owner: Option<Uuid>,
     key: &str,
     request_hash: &Option<String>,
@@ -120,7 +128,7 @@ async fn existing(
                = COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
            AND idempotency_key = $1"
     );
-    let Some(row) = sqlx::query(&sql).bind(key).bind(owner).fetch_optional(&mut *tx).await? else {
+    let Some(row) = sqlx::query(&sql).bind(key).bind(owner).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let stored_hash: Option<String> = row.try_get("request_hash")?;
@@ -130,12 +138,14 @@ async fn existing(
     Ok(Some(sqlx::FromRow::from_row(&row)?))
 }
 
-fn describe_input(input: &JobInput) -> String {
-    match input {
+/// The first line of a job's log.
+pub(super) fn submitted_message(input: &JobInput) -> String {
+    let what = match input {
         JobInput::Upload { filename, size_bytes, .. } => {
             format!("upload {} of {size_bytes} bytes", filename.as_deref().unwrap_or("(unnamed)"))
         }
         JobInput::Url { url } => format!("url {url}"),
         JobInput::Path { path } => format!("path {path}"),
-    }
+    };
+    format!("job submitted ({what})")
 }

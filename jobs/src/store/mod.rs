@@ -7,6 +7,7 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
+mod batch;
 mod insert;
 mod lease;
 mod logs;
@@ -16,6 +17,7 @@ mod stats;
 mod upkeep;
 mod workers;
 
+pub use batch::Submission;
 pub use insert::{Inserted, NewJob, Submitter};
 pub use manage::{CancelOutcome, ListFilter};
 pub use partials::{JobPartials, PartialsCursor};
@@ -31,6 +33,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// A batched insert got no answer; every submission in it shares the one error.
+    #[error("database: {0}")]
+    Batch(std::sync::Arc<sqlx::Error>),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the Idempotency-Key was already used for a different request")]

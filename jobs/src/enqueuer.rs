@@ -1,0 +1,92 @@
+//! Group commit for submissions. Each submission goes into a channel with a reply slot; a task
+//! takes what is waiting (one at least, at most [`MAX_BATCH`]), inserts it all with one statement
+//! ([`JobStore::insert_batch`]), dispatches the new jobs in one Redis pipeline and answers each.
+//! There is no timer: under load batches form by themselves while the previous one commits, and a
+//! lone submission goes at once. Answers come only after the commit, so nothing acknowledged is lost.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tracing::warn;
+
+use crate::maintenance::{enqueue_as, EnqueueError};
+use crate::queue::Queue;
+use crate::store::{Inserted, JobStore, NewJob, Submission, Submitter};
+
+/// Most submissions in one statement: big enough to amortise a commit, small enough that one
+/// batch stays a few milliseconds of work.
+pub const MAX_BATCH: usize = 256;
+/// Batches committing at once: while one waits for its WAL flush the next one forms and goes.
+const IN_FLIGHT: usize = 2;
+
+struct Pending {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Inserted, EnqueueError>>,
+}
+
+/// Inserts jobs and wakes workers, batching submissions that arrive together.
+#[derive(Clone)]
+pub struct Enqueuer {
+    store: JobStore,
+    queue: Queue,
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Enqueuer {
+    /// Starts the batching tasks on the current Tokio runtime.
+    pub fn spawn(store: JobStore, queue: Queue) -> Self {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..IN_FLIGHT {
+            tokio::spawn(run(store.clone(), queue.clone(), rx.clone()));
+        }
+        Self { store, queue, tx }
+    }
+
+    /// Like [`enqueue_as`]: the job is `submitter`'s, and if Redis is unreachable it stays
+    /// queued for the reconciler.
+    pub async fn enqueue(&self, job: NewJob, submitter: Submitter) -> Result<Inserted, EnqueueError> {
+        if submitter.max_queued.is_some() {
+            // The limit is checked under a per-owner lock that the batch statement cannot take.
+            return enqueue_as(&self.store, &self.queue, job, &submitter).await;
+        }
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending { submission: Submission { job, submitter }, reply };
+        if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
+            // The batching tasks are gone (their runtime stopped): insert alone.
+            let Submission { job, submitter } = pending.submission;
+            return enqueue_as(&self.store, &self.queue, job, &submitter).await;
+        }
+        answer.await.map_err(|_| EnqueueError::Abandoned)?
+    }
+}
+
+async fn run(store: JobStore, queue: Queue, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // The lock is held only while waiting for work, so the other task commits meanwhile.
+        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        commit(&store, &queue, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn commit(store: &JobStore, queue: &Queue, batch: Vec<Pending>) {
+    let (submissions, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|p| (p.submission, p.reply)).unzip();
+    let outcomes = store.insert_batch(&submissions).await;
+    let created: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Ok(Inserted::Created(job)) => Some(job.id),
+            _ => None,
+        })
+        .collect();
+    if let Err(e) = queue.dispatch_many(&created).await {
+        warn!(jobs = created.len(), error = %e, "dispatch failed; the reconciler will retry");
+    }
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        // A client that went away meanwhile still has its job: it was committed.
+        let _ = reply.send(outcome.map_err(EnqueueError::from));
+    }
+}
