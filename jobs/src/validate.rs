@@ -88,6 +88,10 @@ pub fn options_with_default(
         if prompt.chars().count() > MAX_PROMPT_CHARS {
             return Err(invalid("initial_prompt", format!("longer than {MAX_PROMPT_CHARS} characters")));
         }
+        // PostgreSQL cannot store it (jsonb refuses \u0000), and it means nothing in a prompt.
+        if prompt.contains('\0') {
+            return Err(invalid("initial_prompt", "must not contain NUL characters"));
+        }
     }
     if let Some(model) = &options.model {
         let ok = !model.is_empty()

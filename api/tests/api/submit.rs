@@ -165,6 +165,8 @@ async fn invalid_options_name_the_field() {
         (json!({"model": "../../etc/passwd"}), "model"),
         (json!({"model": "org/model"}), "model"),
         (json!({"initial_prompt": "x".repeat(2001)}), "initial_prompt"),
+        // PostgreSQL's jsonb cannot store it: a 422, not a 500.
+        (json!({"initial_prompt": "a\u{0}b"}), "initial_prompt"),
     ];
     for (mut options, field) in cases {
         options["path"] = json!(path);
