@@ -220,13 +220,7 @@ async fn concurrent_submissions_with_one_key_make_one_job() {
     let requests = (0..16).map(|_| {
         app.client.post(app.url("/v1/jobs")).header("Idempotency-Key", "same").json(&json!({"path": path})).send()
     });
-    let responses = futures_util::future::join_all(requests).await;
-    let mut ids = std::collections::HashSet::new();
-    for response in responses {
-        let response = response.unwrap();
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
-    }
+    let ids = accepted_ids(futures_util::future::join_all(requests).await).await;
     assert_eq!(ids.len(), 1);
     assert_eq!(app.count_jobs().await, 1);
 }
@@ -244,14 +238,19 @@ async fn a_burst_of_submissions_lands_once_each_with_one_job_per_idempotency_key
         }
         .send()
     });
-    let responses = futures_util::future::join_all(requests).await;
+    let ids = accepted_ids(futures_util::future::join_all(requests).await).await;
+    assert_eq!(ids.len(), 80 + 2, "one job per request without a key, one per key");
+    assert_eq!(app.count_jobs().await, 82);
+    assert_eq!(app.stream_len().await, 82, "each new job dispatched once, replays not at all");
+}
+
+/// The job ids of submissions that must all have been accepted.
+async fn accepted_ids(responses: Vec<reqwest::Result<reqwest::Response>>) -> std::collections::HashSet<String> {
     let mut ids = std::collections::HashSet::new();
     for response in responses {
         let response = response.unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
         ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
-    assert_eq!(ids.len(), 80 + 2, "one job per request without a key, one per key");
-    assert_eq!(app.count_jobs().await, 82);
-    assert_eq!(app.stream_len().await, 82, "each new job dispatched once, replays not at all");
+    ids
 }
