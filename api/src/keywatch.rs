@@ -1,16 +1,11 @@
 //! Remembers whether any API key is active, so an open deployment answers without a database
 //! round trip per request. PostgreSQL announces every change to `api_keys` (a trigger), and the
-//! cache is trusted only while this process is listening for those announcements.
+//! cache is trusted only while this process is listening for those announcements (`crate::notify`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use sqlx::postgres::PgListener;
-use sqlx::PgPool;
-use tracing::warn;
-
-const CHANNEL: &str = "api_keys_changed";
+use crate::notify::Subscriber;
 
 #[derive(Default)]
 pub struct KeyWatch {
@@ -49,28 +44,24 @@ impl KeyWatch {
     fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
+}
 
-    /// Listens for announcements forever, reconnecting after errors (the cache is bypassed
-    /// while not listening).
-    pub async fn run(&self, pool: PgPool) {
-        loop {
-            match PgListener::connect_with(&pool).await {
-                Ok(mut listener) => match listener.listen(CHANNEL).await {
-                    Ok(()) => {
-                        self.changed();
-                        self.listening.store(true, Ordering::Release);
-                        while listener.try_recv().await.is_ok_and(|n| n.is_some()) {
-                            self.changed();
-                        }
-                        self.listening.store(false, Ordering::Release);
-                        self.changed();
-                        warn!("lost the key-change listener; checking keys on every request until it is back");
-                    }
-                    Err(e) => warn!(error = %e, "cannot listen for key changes"),
-                },
-                Err(e) => warn!(error = %e, "cannot connect the key-change listener"),
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+impl Subscriber for KeyWatch {
+    fn channel(&self) -> &'static str {
+        "api_keys_changed"
+    }
+
+    fn listening(&self) {
+        self.changed();
+        self.listening.store(true, Ordering::Release);
+    }
+
+    fn notified(&self, _payload: &str) {
+        self.changed();
+    }
+
+    fn lost(&self) {
+        self.listening.store(false, Ordering::Release);
+        self.changed();
     }
 }

@@ -5,8 +5,10 @@
 
 pub mod auth;
 pub mod error;
+pub mod jobcache;
 pub mod keywatch;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod retention;
 pub mod routes;

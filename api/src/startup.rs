@@ -36,6 +36,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// Whether any API key is active, kept current by PostgreSQL notifications.
     pub keys: Arc<crate::keywatch::KeyWatch>,
+    /// Job rows for status reads, kept current by PostgreSQL notifications.
+    pub jobs: Arc<crate::jobcache::JobCache>,
 }
 
 impl AppState {
@@ -116,12 +118,11 @@ impl Application {
             settings.runtime.retention_pass(),
         ));
         let keys = Arc::new(crate::keywatch::KeyWatch::default());
-        let watch = keys.clone();
-        let pool = store.pool().clone();
-        tokio::spawn(async move { watch.run(pool).await });
+        let jobs = Arc::new(crate::jobcache::JobCache::new(settings.api.status_cache_ttl()));
+        tokio::spawn(crate::notify::listen(store.pool().clone(), vec![keys.clone(), jobs.clone()]));
         let enqueuer = Enqueuer::spawn(store.clone(), queue.clone());
         let state =
-            web::Data::new(AppState { settings, store, queue, enqueuer, storage, roots, metrics, runtime, keys });
+            web::Data::new(AppState { settings, store, queue, enqueuer, storage, roots, metrics, runtime, keys, jobs });
         let spec = ApiDoc::openapi();
 
         let mut server = HttpServer::new(move || {

@@ -15,6 +15,8 @@ mod metrics;
 mod openai;
 #[path = "api/server.rs"]
 mod server;
+#[path = "api/status_cache.rs"]
+mod status_cache;
 #[path = "api/submit.rs"]
 mod submit;
 #[path = "api/upload.rs"]

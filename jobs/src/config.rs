@@ -152,6 +152,21 @@ pub struct ApiSettings {
     pub port: u16,
     pub max_upload_mb: u64,
     pub workers: usize,
+    /// Longest a status read may come from memory before the job is read again; PostgreSQL
+    /// notifications invalidate it sooner. 0: every status read goes to PostgreSQL.
+    #[serde(default = "default_status_cache_secs")]
+    pub status_cache_secs: f64,
+}
+
+fn default_status_cache_secs() -> f64 {
+    1.0
+}
+
+impl ApiSettings {
+    /// `None` when status reads are not cached.
+    pub fn status_cache_ttl(&self) -> Option<Duration> {
+        (self.status_cache_secs > 0.0).then(|| Duration::from_secs_f64(self.status_cache_secs))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -337,6 +352,9 @@ impl Settings {
         }
         if self.openai.wait_secs <= 0.0 {
             return invalid("openai.wait_secs must be positive".into());
+        }
+        if !(0.0..=3600.0).contains(&self.api.status_cache_secs) {
+            return invalid("api.status_cache_secs must lie in 0..3600".into());
         }
         if self.metrics.refresh_secs <= 0.0 {
             return invalid("metrics.refresh_secs must be positive".into());

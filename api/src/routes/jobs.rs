@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::{parse_id, visible_job};
+use super::{parse_id, visible_job, visible_job_cached};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
@@ -32,8 +32,8 @@ pub async fn get_job_status(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let job = visible_job(&state, &caller, id).await?;
-    Ok(HttpResponse::Ok().json(JobView::from(&job)))
+    let job = visible_job_cached(&state, &caller, id).await?;
+    Ok(HttpResponse::Ok().json(JobView::from(&*job)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -126,7 +126,10 @@ pub async fn cancel_job(
     if caller.scope().is_some() {
         visible_job(&state, &caller, id).await?;
     }
-    match state.store.cancel(id).await? {
+    let outcome = state.store.cancel(id).await;
+    // Whatever happened, the next status read of this client must see it.
+    state.jobs.invalidate(id);
+    match outcome? {
         CancelOutcome::Canceled(job) => Ok(HttpResponse::Ok().json(JobView::from(&job))),
         CancelOutcome::Requested(job) => {
             announce_cancel(&state, id).await;
@@ -167,7 +170,9 @@ pub async fn delete_job(
             announced = true;
         }
     }
-    let deleted = state.store.delete(id).await?.ok_or(ApiError::JobNotFound(id))?;
+    let deleted = state.store.delete(id).await;
+    state.jobs.invalidate(id);
+    let deleted = deleted?.ok_or(ApiError::JobNotFound(id))?;
     if deleted.status() == JobStatus::Running && !announced {
         // Claimed between the read and the delete: stop that worker too.
         announce_cancel(&state, id).await;

@@ -12,6 +12,8 @@ pub mod submit;
 pub mod upload;
 pub mod workers;
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
@@ -60,6 +62,15 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> 
 /// The job, if it exists and the caller may see it; another key's job is "not found" too.
 pub async fn visible_job(state: &AppState, caller: &Caller, id: Uuid) -> Result<Job, ApiError> {
     match state.store.get(id).await? {
+        Some(job) if caller.can_see(&job) => Ok(job),
+        _ => Err(ApiError::JobNotFound(id)),
+    }
+}
+
+/// [`visible_job`] through the job cache: possibly as old as the last notification not yet
+/// heard (milliseconds), so only for reads that show the job, never for decisions that write.
+pub async fn visible_job_cached(state: &AppState, caller: &Caller, id: Uuid) -> Result<Arc<Job>, ApiError> {
+    match state.jobs.get(&state.store, id).await? {
         Some(job) if caller.can_see(&job) => Ok(job),
         _ => Err(ApiError::JobNotFound(id)),
     }

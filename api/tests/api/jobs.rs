@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use transcript::{Format, RenderOptions};
 
-use crate::helpers::{assert_error, sample_transcript, spawn_app};
+use crate::helpers::{assert_error, sample_transcript, spawn_app, wait_for};
 
 #[tokio::test]
 async fn a_job_shows_its_full_state() {
@@ -30,8 +30,12 @@ async fn a_job_shows_its_full_state() {
     assert_eq!(job["links"]["self"], format!("/v1/jobs/{id}"));
 
     app.finish(id, Outcome::Failed { code: "decode_failed".into(), message: "no audio stream".into() }).await;
-    let job = app.job(id).await;
-    assert_eq!(job["status"], "failed");
+    // The app hears of the worker's write through a PostgreSQL notification (milliseconds).
+    let job = wait_for(Duration::from_secs(5), "the failure", || async {
+        let job = app.job(id).await;
+        (job["status"] == "failed").then_some(job)
+    })
+    .await;
     assert_eq!(job["attempt"], 1);
     assert_eq!(job["worker_id"], "worker-1");
     assert_eq!(job["error"], json!({"code": "decode_failed", "message": "no audio stream"}));
