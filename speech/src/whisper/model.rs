@@ -352,8 +352,17 @@ impl Decoder {
     }
 
     /// Hidden states [.., d] -> logits [.., vocab] in f32.
+    ///
+    /// Computed as projection x hiddenᵀ: with few rows the other order makes BLAS copy (pack)
+    /// the whole vocabulary matrix on every decoding step, and this product, the largest of a
+    /// step, then neither streams the matrix once nor uses a second thread.
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
-        hidden.matmul(&self.projection.tr()).to_kind(Kind::Float)
+        let size = hidden.size();
+        let rows = hidden.reshape([-1, self.dim]);
+        let logits = self.projection.matmul(&rows.tr()).tr().to_kind(Kind::Float).contiguous();
+        let mut shape = size[..size.len() - 1].to_vec();
+        shape.push(logits.size()[1]);
+        logits.view(shape.as_slice())
     }
 
     pub fn n_ctx(&self) -> i64 {

@@ -402,7 +402,6 @@ impl<'a> Job<'a> {
         }
         let m = self.model;
         let clips: Vec<&[f32]> = batch.iter().map(|(_, a)| a.as_slice()).collect();
-        tch::set_num_threads(self.threads);
         let t0 = std::time::Instant::now();
         let mel = m.features(&clips);
         let enc = tch::no_grad(|| m.encode(&mel));
@@ -421,15 +420,11 @@ impl<'a> Job<'a> {
         };
         let durations: Vec<f64> = batch.iter().map(|(c, _)| (c.end - c.start) as f64 / SR).collect();
         let cancel = || obs.is_cancelled();
-        // Decoding steps are small matrix products: extra threads only pay with many rows.
-        let rows = batch.len() * self.decoding.beam_size.max(self.decoding.best_of);
-        tch::set_num_threads(if rows >= 16 { self.threads } else { 1 });
         let t1 = std::time::Instant::now();
         let mut results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel);
         self.timings[1] += (t1 - t0).as_secs_f64();
         self.timings[2] += t1.elapsed().as_secs_f64();
         if self.word_timestamps && results.len() == batch.len() {
-            tch::set_num_threads(self.threads);
             let t2 = std::time::Instant::now();
             for (i, r) in results.iter_mut().enumerate() {
                 let window = enc.narrow(0, i as i64, 1);
@@ -437,7 +432,6 @@ impl<'a> Job<'a> {
             }
             self.timings[3] += t2.elapsed().as_secs_f64();
         }
-        tch::set_num_threads(self.threads);
         if obs.is_cancelled() || results.len() != batch.len() {
             return Err(SpeechError::Cancelled);
         }
