@@ -1,12 +1,10 @@
-//! Group commit for submissions. Each submission goes into a channel with a reply slot; a task
+//! Group commit for submissions. Each submission goes into a channel with a reply slot; one task
 //! takes what is waiting (one at least, at most [`MAX_BATCH`]), inserts it all with one statement
 //! ([`JobStore::insert_batch`]), dispatches the new jobs in one Redis pipeline and answers each.
 //! There is no timer: under load batches form by themselves while the previous one commits, and a
 //! lone submission goes at once. Answers come only after the commit, so nothing acknowledged is lost.
 
-use std::sync::Arc;
-
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::maintenance::{enqueue_as, EnqueueError};
@@ -16,8 +14,6 @@ use crate::store::{Inserted, JobStore, NewJob, Submission, Submitter};
 /// Most submissions in one statement: big enough to amortise a commit, small enough that one
 /// batch stays a few milliseconds of work.
 pub const MAX_BATCH: usize = 256;
-/// Batches committing at once: while one waits for its WAL flush the next one forms and goes.
-const IN_FLIGHT: usize = 2;
 
 struct Pending {
     submission: Submission,
@@ -33,13 +29,12 @@ pub struct Enqueuer {
 }
 
 impl Enqueuer {
-    /// Starts the batching tasks on the current Tokio runtime.
+    /// Starts the batching task on the current Tokio runtime. One batch at a time: two or
+    /// more in flight made smaller batches that contend for the same index pages, and measured
+    /// a higher p99 at the same throughput.
     pub fn spawn(store: JobStore, queue: Queue) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..IN_FLIGHT {
-            tokio::spawn(run(store.clone(), queue.clone(), rx.clone()));
-        }
+        tokio::spawn(run(store.clone(), queue.clone(), rx));
         Self { store, queue, tx }
     }
 
@@ -53,7 +48,7 @@ impl Enqueuer {
         let (reply, answer) = oneshot::channel();
         let pending = Pending { submission: Submission { job, submitter }, reply };
         if let Err(mpsc::error::SendError(pending)) = self.tx.send(pending).await {
-            // The batching tasks are gone (their runtime stopped): insert alone.
+            // The batching task is gone (its runtime stopped): insert alone.
             let Submission { job, submitter } = pending.submission;
             return enqueue_as(&self.store, &self.queue, job, &submitter).await;
         }
@@ -61,13 +56,10 @@ impl Enqueuer {
     }
 }
 
-async fn run(store: JobStore, queue: Queue, rx: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+async fn run(store: JobStore, queue: Queue, mut rx: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // The lock is held only while waiting for work, so the other task commits meanwhile.
-        if rx.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
-        }
+    // What arrives while a batch commits waits in the channel and forms the next batch.
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         commit(&store, &queue, std::mem::take(&mut batch)).await;
     }
 }
