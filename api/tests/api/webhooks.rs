@@ -161,6 +161,12 @@ async fn a_finished_job_is_posted_signed_with_retries_until_accepted() {
         assert_eq!(body["duration"], 3.5);
     }
 
+    // The delivery's state is written before its log line.
+    wait_for(Duration::from_secs(5), "the delivered log line", || async move {
+        let logs = store.logs(id, 0, 100).await.unwrap();
+        logs.iter().any(|l| l.message.starts_with("webhook delivered")).then_some(())
+    })
+    .await;
     let logs: Value = app.get_as(&format!("/v1/jobs/{id}/logs"), &token).await.json().await.unwrap();
     let lines: Vec<&str> = logs["lines"]
         .as_array()
@@ -195,8 +201,12 @@ async fn delivery_gives_up_after_the_last_attempt_and_covers_cancellation() {
     assert_eq!(received.len(), 2);
     verify(&received[0], "whsec_server"); // open mode: the server's secret
     assert_eq!(serde_json::from_slice::<Value>(&received[0].body).unwrap()["status"], "canceled");
-    let logs = app.store.logs(id, 0, 100).await.unwrap();
-    assert!(logs.iter().any(|l| l.message.ends_with("failed on attempt 2: HTTP 500; giving up")), "{logs:?}");
+    // The delivery's state is written before its log line.
+    wait_for(Duration::from_secs(5), "the giving-up log line", || async move {
+        let logs = store.logs(id, 0, 100).await.unwrap();
+        logs.iter().any(|l| l.message.ends_with("failed on attempt 2: HTTP 500; giving up")).then_some(())
+    })
+    .await;
 
     // A job without a callback queues nothing.
     let plain = app.submit().await;
