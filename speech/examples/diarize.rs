@@ -28,6 +28,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut torchscript: Option<PathBuf> = None;
     let mut dump = false;
     let mut step: Option<f32> = None;
+    let mut batch: Option<usize> = None;
     let mut join: Option<f32> = None;
     let mut vad_opts = speech::diarize::vad_options();
     let mut files = Vec::new();
@@ -44,6 +45,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--vad-onset" => vad_opts.threshold = val()?.parse()?,
             "--join-gap" => join = Some(val()?.parse()?),
             "--step" => step = Some(val()?.parse()?),
+            "--batch" => batch = Some(val()?.parse()?),
             "--torchscript" => torchscript = Some(PathBuf::from(val()?)),
             "--embeddings" => dump = true,
             "-h" | "--help" => {
@@ -66,6 +68,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(s) = step {
         config.step_s = s;
+    }
+    if let Some(b) = batch {
+        config.batch_size = b;
     }
     let diarizer = Diarizer::new(config)?;
     let vad = models.join("silero-vad").join("silero_vad_windows.jit");

@@ -20,6 +20,8 @@ pub(crate) const HOP: usize = 160;
 const N_MELS: usize = 40;
 const N_BINS: usize = N_FFT / 2 + 1;
 const TARGET_RMS: f32 = 0.031_622_78; // -30 dBFS
+/// Windows whose spectra are computed together.
+const MEL_GROUP: usize = 16;
 
 /// Which network turns a window of speech into a speaker embedding.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,14 +120,22 @@ impl Encoder {
         let _guard = tch::no_grad_guard();
         let emb = match self {
             Encoder::Resemblyzer { lstm, linear, mel, device, .. } => {
-                let mut frames = Vec::with_capacity(batch.len() * len * N_FFT);
-                for f in batch {
-                    if let Features::Mel { data, .. } = f {
-                        frames.extend_from_slice(data);
+                // Spectra a few windows at a time (framed audio is 2.5 times the audio), the
+                // LSTM over the whole batch: its per-step products then reuse each weight
+                // matrix across many windows, which is what makes it fast next to a decoder
+                // competing for the same caches.
+                let mut mels = Vec::new();
+                for group in batch.chunks(MEL_GROUP) {
+                    let mut frames = Vec::with_capacity(group.len() * len * N_FFT);
+                    for f in group {
+                        if let Features::Mel { data, .. } = f {
+                            frames.extend_from_slice(data);
+                        }
                     }
+                    let x = Tensor::from_slice(&frames).view([-1, N_FFT as i64]).to_device(*device);
+                    mels.push(mel.apply(&x).view([group.len() as i64, len as i64, N_MELS as i64]));
                 }
-                let x = Tensor::from_slice(&frames).view([n * len as i64, N_FFT as i64]).to_device(*device);
-                let m = mel.apply(&x).view([n, len as i64, N_MELS as i64]);
+                let m = Tensor::cat(&mels, 0);
                 let (_, state) = lstm.seq(&m);
                 let h = state.h().get(2);
                 h.apply(linear).relu()

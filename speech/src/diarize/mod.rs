@@ -102,7 +102,8 @@ pub struct DiarizerConfig {
     /// Speech stretches shorter than this get no embedding of their own and take the speaker
     /// of the nearest window. Default 0.5 s.
     pub min_window_s: f32,
-    /// Windows embedded together. Default 32.
+    /// Windows embedded together. Default 128: large batches matter more than they seem,
+    /// because the LSTM's weights are re-read at every step of every batch.
     pub batch_size: usize,
     /// Default similarity threshold (see [`DEFAULT_THRESHOLD`]); per call in [`DiarizeOptions`].
     pub threshold: f32,
@@ -133,7 +134,7 @@ impl DiarizerConfig {
             window_s: 1.6,
             step_s: 0.8,
             min_window_s: 0.5,
-            batch_size: 32,
+            batch_size: 128,
             threshold: DEFAULT_THRESHOLD,
             min_speaker_s: 2.0,
             join_gap_s: 0.3,
