@@ -13,7 +13,8 @@ into it. In front of it goes a Kaldi filterbank written here in plain torch (80 
 subtracted, as 3D-Speaker's own feature pipeline does), so that the module has the contract the
 diarizer's TorchScript hook expects: 16 kHz waveforms [B, T] in, embeddings [B, 192] out.
 
-The result is checked against the eager model before it is written. README.md ("Word timestamps
+The result is checked against the eager model before it is written, and the filterbank against
+`kaldi-native-fbank` when that package is importable (`pip install kaldi-native-fbank`). README.md ("Word timestamps
 and diarization") has what it scored and what it costs; it is not the default.
 """
 import importlib.util
@@ -98,7 +99,31 @@ def load_net(root: Path) -> torch.nn.Module:
     return net.eval()
 
 
+def check_fbank() -> None:
+    try:
+        import kaldi_native_fbank as knf
+    except ImportError:
+        print("kaldi-native-fbank not installed: filterbank not cross-checked", file=sys.stderr)
+        return
+    wave = torch.randn(2 * SAMPLE_RATE, generator=torch.Generator().manual_seed(0)) * 0.1
+    opts = knf.FbankOptions()
+    opts.frame_opts.dither = 0.0
+    opts.frame_opts.samp_freq = SAMPLE_RATE
+    opts.mel_opts.num_bins = BINS
+    kaldi = knf.OnlineFbank(opts)
+    kaldi.accept_waveform(SAMPLE_RATE, wave.tolist())
+    kaldi.input_finished()
+    ref = torch.tensor([list(kaldi.get_frame(i)) for i in range(kaldi.num_frames_ready)])
+    ref = ref - ref.mean(0, keepdim=True)
+    ours = Fbank()(wave.unsqueeze(0))[0]
+    diff = (ours - ref).abs().max().item() if ours.shape == ref.shape else float("inf")
+    if diff > 1e-3:
+        sys.exit(f"filterbank differs from kaldi-native-fbank by {diff} ({tuple(ours.shape)} vs {tuple(ref.shape)})")
+    print(f"filterbank matches kaldi-native-fbank (max difference {diff:.1e})", file=sys.stderr)
+
+
 def main(target: str) -> None:
+    check_fbank()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = Encoder(load_net(unpack_wheel(Path(tmp)))).eval()
     with torch.no_grad():
