@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p speech --example diarize -- [--models DIR] [--threads N]
 //!     [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T]
-//!     [--torchscript MODEL.pt] [--vad-onset P] [--step S] [--batch N] [--embeddings] FILE...
+//!     [--torchscript MODEL.pt] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--embeddings]
+//!     FILE...
 //! ```
 //! `--embeddings` prints `EMB file start end v1 v2 ...` lines (the window embeddings) instead
 //! of RTTM (windows over the speech Silero VAD finds), for threshold calibration.
@@ -49,7 +50,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--torchscript" => torchscript = Some(PathBuf::from(val()?)),
             "--embeddings" => dump = true,
             "-h" | "--help" => {
-                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--step S] [--batch N] [--torchscript MODEL] [--embeddings] FILE...");
+                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--torchscript MODEL] [--embeddings] FILE...");
                 return Ok(());
             }
             f if !f.starts_with("--") => files.push(PathBuf::from(f)),
