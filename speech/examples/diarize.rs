@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p speech --example diarize -- [--models DIR] [--threads N]
 //!     [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T]
-//!     [--torchscript MODEL.pt] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--embeddings]
+//!     [--torchscript MODEL.pt] [--segmentation] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--embeddings]
 //!     FILE...
 //! ```
 //! `--embeddings` prints `EMB file start end v1 v2 ...` lines (the window embeddings) instead
@@ -28,6 +28,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut opts = DiarizeOptions::default();
     let mut torchscript: Option<PathBuf> = None;
     let mut dump = false;
+    let mut segmentation = false;
     let mut step: Option<f32> = None;
     let mut batch: Option<usize> = None;
     let mut join: Option<f32> = None;
@@ -49,8 +50,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--batch" => batch = Some(val()?.parse()?),
             "--torchscript" => torchscript = Some(PathBuf::from(val()?)),
             "--embeddings" => dump = true,
+            "--segmentation" => segmentation = true,
             "-h" | "--help" => {
-                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--torchscript MODEL] [--embeddings] FILE...");
+                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--torchscript MODEL] [--segmentation] [--embeddings] FILE...");
                 return Ok(());
             }
             f if !f.starts_with("--") => files.push(PathBuf::from(f)),
@@ -64,6 +66,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => DiarizerConfig::torchscript(p),
         None => DiarizerConfig::resemblyzer(&models),
     };
+    // As the worker's `speaker_segmentation` does.
+    config.segmentation = segmentation.then(|| speech::diarize::segmentation_path(&models));
     if let Some(j) = join {
         config.join_gap_s = j;
     }
@@ -78,7 +82,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     for f in &files {
         let id = f.file_stem().and_then(|s| s.to_str()).unwrap_or("audio").to_string();
         if dump {
-            let s = diarizer.file_session(f, &vad, &vad_opts, None)?;
+            let s = diarizer.file_feed(f, &vad, &vad_opts, None)?.into_session()?;
             for (a, b, e) in s.embeddings() {
                 let v: Vec<String> = e.iter().map(|x| format!("{x:.5}")).collect();
                 println!("EMB {id} {a:.3} {b:.3} {}", v.join(" "));

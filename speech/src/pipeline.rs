@@ -105,7 +105,8 @@ pub struct Options {
 /// Where the pipeline finds its models and how it runs them.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineConfig {
-    /// Holds `whisper-*` model directories and `silero-vad/silero_vad_windows.jit`.
+    /// Holds `whisper-*` model directories, `silero-vad/silero_vad_windows.jit` and, for
+    /// diarization, `resemblyzer/` and `pyannote-segmentation/`.
     pub models_dir: PathBuf,
     /// `cpu` (default), `cuda`, `cuda:N`, or `auto` (CUDA when available).
     pub device: Option<String>,
@@ -117,6 +118,8 @@ pub struct PipelineConfig {
     pub speaker_model: Option<PathBuf>,
     /// The clustering threshold for `speaker_model` (default: Resemblyzer's).
     pub speaker_threshold: Option<f32>,
+    /// Diarize with the segmentation model (`diarize::DiarizerConfig::segmentation`).
+    pub speaker_segmentation: bool,
 }
 
 /// How the pipeline talks back to its caller. Called from the pipeline's thread.
@@ -356,6 +359,8 @@ impl Pipeline {
         if let Some(t) = self.config.speaker_threshold {
             config.threshold = t;
         }
+        config.segmentation =
+            self.config.speaker_segmentation.then(|| crate::diarize::segmentation_path(&self.config.models_dir));
         let loaded = crate::diarize::Diarizer::new(config)?;
         Ok(self.diarizer.get_or_init(|| loaded))
     }

@@ -344,3 +344,98 @@ impl speech::Observer for Quiet {
         false
     }
 }
+
+fn segmenting_diarizer() -> &'static Diarizer {
+    static D: OnceLock<Diarizer> = OnceLock::new();
+    D.get_or_init(|| {
+        let mut config = DiarizerConfig::resemblyzer(&models_dir());
+        let path = speech::diarize::segmentation_path(&models_dir());
+        assert!(path.is_file(), "missing segmentation model {}: run scripts/setup-models.sh", path.display());
+        config.segmentation = Some(path);
+        Diarizer::new(config).unwrap()
+    })
+}
+
+/// Per speaker, turns are ordered and disjoint; across speakers they may overlap.
+fn well_formed_per_speaker(turns: &[SpeakerTurn]) {
+    for name in speakers(turns) {
+        let own: Vec<SpeakerTurn> = turns.iter().filter(|t| t.speaker == name).cloned().collect();
+        well_formed(&own);
+    }
+}
+
+#[test]
+fn segmentation_gives_overlapped_speech_both_speakers() {
+    let path = evaldata("audio/pyannote/sample.wav");
+    let options = DiarizeOptions { num_speakers: Some(2), ..Default::default() };
+    let vad = speech::diarize::vad_options();
+    let turns = segmenting_diarizer().diarize_file(&path, &vad_model(), &vad, &options, None).unwrap();
+    well_formed_per_speaker(&turns);
+    assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
+    let overlapped: f64 = turns
+        .iter()
+        .flat_map(|a| turns.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| a.speaker < b.speaker)
+        .map(|(a, b)| (a.end.min(b.end) - a.start.max(b.start)).max(0.0))
+        .sum();
+    // The reference overlaps for about 1.1 s (18.15-18.59 s and 27.85-28.50 s).
+    assert!(overlapped > 0.2 && overlapped < 3.0, "overlap {overlapped:.2} s: {turns:#?}");
+    let d = der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0);
+    println!("sample.wav DER with segmentation {:.1}%", 100.0 * d);
+    assert!(d <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d);
+}
+
+#[test]
+fn segmentation_on_silence_and_short_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quiet.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for _ in 0..16_000 * 3 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let vad = speech::diarize::vad_options();
+    let d = segmenting_diarizer();
+    let turns = d.diarize_file(&path, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
+    assert!(turns.is_empty(), "{turns:?}");
+    // 2 s of speech (shorter than one 10 s chunk) is one speaker.
+    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let short = dir.path().join("short.wav");
+    let mut w = hound::WavWriter::create(&short, spec).unwrap();
+    for s in &samples[..32_000] {
+        w.write_sample((s * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let turns = d.diarize_file(&short, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
+    assert_eq!(speakers(&turns), ["SPEAKER_00"], "{turns:#?}");
+}
+
+#[test]
+fn pipeline_diarizes_with_segmentation() {
+    let config = speech::PipelineConfig { models_dir: models_dir(), speaker_segmentation: true, ..Default::default() };
+    let pipeline = speech::Pipeline::new(config).unwrap();
+    let options = speech::Options { diarize: true, min_speakers: Some(2), max_speakers: Some(2), ..Default::default() };
+    let path = evaldata("audio/pyannote/sample.wav");
+    let t = pipeline.run(&path, &options, &Quiet).unwrap();
+    let turns = t.diarization.expect("diarization");
+    well_formed_per_speaker(&turns);
+    // Streaming through the transcription's VAD gives what the file path gives.
+    let vad = speech::diarize::vad_options();
+    let direct = segmenting_diarizer()
+        .diarize_file(
+            &path,
+            &vad_model(),
+            &vad,
+            &DiarizeOptions { min_speakers: Some(2), max_speakers: Some(2), ..Default::default() },
+            None,
+        )
+        .unwrap();
+    assert_eq!(turns, direct);
+    assert!(t.segments.iter().all(|s| s.speaker.is_some()));
+}

@@ -49,6 +49,7 @@ impl Worker {
             device: Some(settings.worker.device.clone()),
             speaker_model: settings.worker.speaker_model.clone(),
             speaker_threshold: settings.worker.speaker_threshold,
+            speaker_segmentation: settings.worker.speaker_segmentation,
             model_cache: Some(settings.worker.model_cache_size),
             ..Default::default()
         })

@@ -7,8 +7,13 @@
 //! similarity, which finds the number of speakers itself (a similarity threshold, see
 //! [`DEFAULT_THRESHOLD`]) or honours `num_speakers` / `min_speakers` / `max_speakers`. Each
 //! window owns the time around its centre up to half-way to its neighbours; consecutive pieces
-//! with the same speaker are merged into [`SpeakerTurn`]s. Every instant has at most one speaker,
-//! so overlapped speech is credited to one of its speakers.
+//! with the same speaker are merged into [`SpeakerTurn`]s.
+//!
+//! With a segmentation model ([`DiarizerConfig::segmentation`], pyannote's segmentation-3.0),
+//! windows are cut only where one speaker talks alone, speech extends over the short pauses
+//! inside a turn, and overlapped speech gets its two nearest speakers (turns then overlap); see
+//! [`SpeechFeed`]. Without one, speech is Silero's tight spans and every instant has at most one
+//! speaker.
 //!
 //! # Wiring it into a pipeline
 //!
@@ -43,9 +48,11 @@
 //! above 2000 windows (~27 min of speech) clustering first reduces them with k-means.
 //! [`Diarizer::diarize_file`] does the whole thing for one file (decode, Silero VAD, session).
 
+mod activity;
 mod assign;
 mod cluster;
 mod embed;
+mod feed;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -56,9 +63,10 @@ pub use transcript::SpeakerTurn;
 pub use assign::{assign_speakers, speaker_at};
 pub use embed::EmbeddingModel;
 use embed::{Encoder, Features, HOP, N_FFT};
+pub use feed::SpeechFeed;
 
 use crate::audio::{AudioReader, SAMPLE_RATE};
-use crate::vad::{SileroVad, Span, SpeechDetector, VadOptions, VadStream, WINDOW};
+use crate::vad::{SileroVad, VadOptions, VadStream, WINDOW};
 use crate::{Observer, SpeechError, Stage};
 
 const SR: f64 = SAMPLE_RATE as f64;
@@ -114,6 +122,10 @@ pub struct DiarizerConfig {
     /// one turn when both sides are the same speaker, else split at the middle. Default 0.3 s
     /// (NIST's rule for speaker segments: pauses under 0.3 s do not break a segment).
     pub join_gap_s: f32,
+    /// pyannote's segmentation-3.0 as TorchScript (`scripts/segmentation_model.py`, installed at
+    /// [`segmentation_path`]): overlap-aware speech regions. Default `None`: Silero's spans alone.
+    /// It pays off only with a strong embedding model (README: CAM++), not with Resemblyzer.
+    pub segmentation: Option<PathBuf>,
 }
 
 impl DiarizerConfig {
@@ -138,8 +150,14 @@ impl DiarizerConfig {
             threshold: DEFAULT_THRESHOLD,
             min_speaker_s: 2.0,
             join_gap_s: 0.3,
+            segmentation: None,
         }
     }
+}
+
+/// Where `scripts/setup-models.sh` puts the segmentation model.
+pub fn segmentation_path(models_dir: &Path) -> PathBuf {
+    models_dir.join("pyannote-segmentation").join("segmentation-3.0.pt")
 }
 
 /// Per-file choices. `None` means "find it".
@@ -159,6 +177,7 @@ pub struct Diarizer {
     config: DiarizerConfig,
     encoder: Mutex<Encoder>,
     wants_mel: bool,
+    segmenter: Option<Mutex<activity::Segmenter>>,
 }
 
 const _: () = {
@@ -178,7 +197,11 @@ impl Diarizer {
         }
         let encoder = Encoder::load(&config.model, config.device)?;
         let wants_mel = encoder.wants_mel();
-        Ok(Self { config, encoder: Mutex::new(encoder), wants_mel })
+        let segmenter = match &config.segmentation {
+            Some(p) => Some(Mutex::new(activity::Segmenter::load(p, config.device)?)),
+            None => None,
+        };
+        Ok(Self { config, encoder: Mutex::new(encoder), wants_mel, segmenter })
     }
 
     pub fn config(&self) -> &DiarizerConfig {
@@ -208,9 +231,10 @@ impl Diarizer {
         }
     }
 
-    /// Diarizes one file: decodes it as a stream, finds speech with Silero VAD (`vad_model` is
-    /// `silero_vad_windows.jit`; pass [`vad_options`] unless you have a reason) and runs a session over
-    /// the speech.
+    /// Diarizes one file: decodes it as a stream, runs Silero VAD (`vad_model` is
+    /// `silero_vad_windows.jit`; pass [`vad_options`] unless you have a reason) and, with a
+    /// segmentation model, segmentation over it, and feeds the speech to a session
+    /// ([`SpeechFeed`]).
     pub fn diarize_file(
         &self,
         path: &Path,
@@ -219,21 +243,20 @@ impl Diarizer {
         options: &DiarizeOptions,
         observer: Option<&dyn Observer>,
     ) -> Result<Vec<SpeakerTurn>, SpeechError> {
-        self.file_session(path, vad_model, vad_options, observer)?.finish(options)
+        self.file_feed(path, vad_model, vad_options, observer)?.finish(options)
     }
 
-    /// The session of [`Diarizer::diarize_file`] with every window embedded, before clustering
-    /// (for [`Session::embeddings`]).
-    pub fn file_session<'a>(
+    /// The feed of [`Diarizer::diarize_file`] with every window embedded, before clustering
+    /// ([`SpeechFeed::into_session`], then [`Session::embeddings`]).
+    pub fn file_feed<'a>(
         &'a self,
         path: &Path,
         vad_model: &Path,
         vad_options: &VadOptions,
         observer: Option<&'a dyn Observer>,
-    ) -> Result<Session<'a>, SpeechError> {
+    ) -> Result<SpeechFeed<'a>, SpeechError> {
         let mut reader = AudioReader::open(path)?;
         let mut vad = VadStream::new(SileroVad::load(vad_model)?);
-        let mut detector = SpeechDetector::new(vad_options);
         let mut session = self.session();
         if let Some(o) = observer {
             session.set_observer(o);
@@ -241,46 +264,40 @@ impl Diarizer {
         if let Some(d) = reader.duration_hint() {
             session.set_expected_samples((d * SR) as usize);
         }
-        // Audio from `buf_start` on; older samples are dropped once no span can need them.
+        let mut feed = SpeechFeed::new(session, vad_options);
+        // Audio from `buf_start` on; older samples are dropped once nothing can need them.
         let mut buf: Vec<f32> = Vec::new();
         let mut buf_start = 0usize;
         let mut vad_pos = 0usize;
         let mut probs: Vec<f32> = Vec::new();
-        let mut spans: Vec<Span> = Vec::new();
-        let flush =
-            |spans: &mut Vec<Span>, buf: &[f32], buf_start: usize, session: &mut Session| -> Result<(), SpeechError> {
-                for s in spans.drain(..) {
-                    let (a, b) = (s.start.max(buf_start) - buf_start, s.end.min(buf_start + buf.len()) - buf_start);
-                    if b > a {
-                        session.push(&buf[a..b], buf_start + a)?;
-                    }
+        loop {
+            let eof = match reader.next_block()? {
+                Some(block) => {
+                    buf.extend_from_slice(&block);
+                    vad.push(&block, &mut probs)?;
+                    false
                 }
-                Ok(())
+                None => {
+                    vad.finish(&mut probs)?;
+                    true
+                }
             };
-        while let Some(block) = reader.next_block()? {
-            buf.extend_from_slice(&block);
-            vad.push(&block, &mut probs)?;
             for p in probs.drain(..) {
-                detector.push(p, &mut spans);
+                feed.push_prob(p);
                 vad_pos += WINDOW;
             }
-            flush(&mut spans, &buf, buf_start, &mut session)?;
-            session.note_seen(buf_start + buf.len());
-            let keep = detector.earliest_needed().min(vad_pos);
+            feed.feed(buf_start, &buf, eof)?;
+            if eof {
+                break;
+            }
+            let keep = feed.earliest_needed().min(vad_pos);
             if keep > buf_start {
                 buf.drain(..keep - buf_start);
                 buf_start = keep;
             }
         }
-        let total = buf_start + buf.len();
-        vad.finish(&mut probs)?;
-        for p in probs.drain(..) {
-            detector.push(p, &mut spans);
-        }
-        detector.finish(total, &mut spans);
-        flush(&mut spans, &buf, buf_start, &mut session)?;
-        session.flush()?;
-        Ok(session)
+        feed.session_mut().flush()?;
+        Ok(feed)
     }
 }
 
@@ -418,7 +435,7 @@ impl<'a> Session<'a> {
     }
 
     /// Closes the stream and clusters: the speaker turns in time order, `SPEAKER_00` first.
-    /// No speech gives no turns.
+    /// No speech gives no turns. (A [`SpeechFeed`] adds overlapped speech after this.)
     pub fn finish(mut self, options: &DiarizeOptions) -> Result<Vec<SpeakerTurn>, SpeechError> {
         self.flush()?;
         let c = &self.d.config;

@@ -11,7 +11,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::audio::AudioReader;
-use crate::diarize::{assign_speakers, DiarizeOptions, Diarizer, Session, SpeakerTurn};
+use crate::diarize::{assign_speakers, DiarizeOptions, Diarizer, SpeakerTurn, SpeechFeed};
 use crate::pipeline::{Observer, Options, SpeechError, Stage, Task, SR};
 use crate::vad::{Chunk, ChunkMerger, SileroVad, Span, SpeechDetector, VadOptions, VadStream, WINDOW};
 
@@ -124,13 +124,10 @@ fn produce<'d>(
                 return Err(crate::audio::AudioError::Empty.into());
             }
             detector.finish(total, &mut spans);
-            if let Some(s) = &mut speakers {
-                s.detector.finish(total, &mut s.spans);
-            }
         }
         vad_seconds += t0.elapsed().as_secs_f64();
         if let Some(s) = &mut speakers {
-            s.embed(&buf)?;
+            s.embed(&buf, eof)?;
         }
         for sp in spans.drain(..) {
             if let Some(c) = merger.push(sp) {
@@ -145,7 +142,7 @@ fn produce<'d>(
         }
         let mut keep = detector.earliest_needed().min(merger.open_start().unwrap_or(usize::MAX)).min(vad_pos);
         if let Some(s) = &speakers {
-            keep = keep.min(s.detector.earliest_needed());
+            keep = keep.min(s.feed.earliest_needed());
         }
         buf.drop_before(keep);
         if let Some(total) = expected {
@@ -161,20 +158,18 @@ fn produce<'d>(
     speakers.map(Speakers::finish).transpose()
 }
 
-/// One Silero probability to Whisper's span detector and, when diarizing, to the tight one.
+/// One Silero probability to Whisper's span detector and, when diarizing, to the diarizer.
 fn push_prob(p: f32, detector: &mut SpeechDetector, spans: &mut Vec<Span>, speakers: &mut Option<Speakers>) {
     detector.push(p, spans);
     if let Some(s) = speakers {
-        s.detector.push(p, &mut s.spans);
+        s.feed.push_prob(p);
     }
 }
 
-/// Diarization fed from the transcription's own VAD: a second detector with the diarizer's
-/// tight span settings over the same probabilities, and a session embedding its spans.
+/// Diarization fed from the transcription's own VAD and audio ([`SpeechFeed`]: the diarizer's
+/// tight spans over the same probabilities, or its segmentation model checked by them).
 struct Speakers<'d> {
-    detector: SpeechDetector,
-    spans: Vec<Span>,
-    session: Session<'d>,
+    feed: SpeechFeed<'d>,
     options: DiarizeOptions,
     seconds: f64,
 }
@@ -186,25 +181,21 @@ impl<'d> Speakers<'d> {
         if let Some(t) = expected {
             session.set_expected_samples((t * SR) as usize);
         }
-        let detector = SpeechDetector::new(&crate::diarize::vad_options());
-        Self { detector, spans: Vec::new(), session, options, seconds: 0.0 }
+        let feed = SpeechFeed::new(session, &crate::diarize::vad_options());
+        Self { feed, options, seconds: 0.0 }
     }
 
-    /// Embeds the speech released so far (still in `buf`: the buffer keeps what the detector needs).
-    fn embed(&mut self, buf: &Buffer) -> Result<(), SpeechError> {
+    /// Embeds the speech released so far (still in `buf`: the buffer keeps what the feed needs).
+    fn embed(&mut self, buf: &Buffer, eof: bool) -> Result<(), SpeechError> {
         let t0 = std::time::Instant::now();
-        for sp in self.spans.drain(..) {
-            let start = sp.start.max(buf.start);
-            self.session.push(buf.slice(start, sp.end), start)?;
-        }
-        self.session.note_seen(buf.end());
+        self.feed.feed(buf.start, &buf.data, eof)?;
         self.seconds += t0.elapsed().as_secs_f64();
         Ok(())
     }
 
     fn finish(self) -> Result<Vec<SpeakerTurn>, SpeechError> {
         let t0 = std::time::Instant::now();
-        let turns = self.session.finish(&self.options)?;
+        let turns = self.feed.finish(&self.options)?;
         tracing::debug!(embed_s = self.seconds, cluster_s = t0.elapsed().as_secs_f64(), "diarized");
         Ok(turns)
     }
