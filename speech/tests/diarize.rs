@@ -151,21 +151,26 @@ fn one_speaker_is_one_speaker() {
     assert!((turns[0].start - 0.0).abs() < 1e-9 && (turns.last().unwrap().end - 2.0).abs() < 1e-9, "{turns:#?}");
 }
 
-#[test]
-fn silence_gives_no_turns() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("silence.wav");
+/// 16 kHz mono 16-bit WAV.
+fn write_wav(path: &Path, samples: &[f32]) {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 16_000,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for _ in 0..16_000 * 5 {
-        w.write_sample(0i16).unwrap();
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16).unwrap();
     }
     w.finalize().unwrap();
+}
+
+#[test]
+fn silence_gives_no_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("silence.wav");
+    write_wav(&path, &vec![0.0; 16_000 * 5]);
     let turns = diarizer()
         .diarize_file(&path, &vad_model(), &speech::diarize::vad_options(), &DiarizeOptions::default(), None)
         .unwrap();
@@ -389,17 +394,7 @@ fn segmentation_gives_overlapped_speech_both_speakers() {
 fn segmentation_on_silence_and_short_audio() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("quiet.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).unwrap();
-    for _ in 0..16_000 * 3 {
-        w.write_sample(0i16).unwrap();
-    }
-    w.finalize().unwrap();
+    write_wav(&path, &vec![0.0; 16_000 * 3]);
     let vad = speech::diarize::vad_options();
     let d = segmenting_diarizer();
     let turns = d.diarize_file(&path, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
@@ -407,11 +402,7 @@ fn segmentation_on_silence_and_short_audio() {
     // 2 s of speech (shorter than one 10 s chunk) is one speaker.
     let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
     let short = dir.path().join("short.wav");
-    let mut w = hound::WavWriter::create(&short, spec).unwrap();
-    for s in &samples[..32_000] {
-        w.write_sample((s * 32767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    write_wav(&short, &samples[..32_000]);
     let turns = d.diarize_file(&short, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
     assert_eq!(speakers(&turns), ["SPEAKER_00"], "{turns:#?}");
 }
