@@ -1,14 +1,14 @@
 //! Feeds a [`Session`] from a stream of audio and its Silero probabilities.
 //!
-//! With a segmentation model ([`DiarizerConfig::segmentation`]), the session embeds the stretches
-//! where one speaker talks alone and overlapped speech gets a second speaker at the end
-//! (see `activity`). Without one, it embeds Silero's tight spans ([`vad_options`]).
+//! With a segmentation model
+//! ([`DiarizerConfig::segmentation`](super::DiarizerConfig::segmentation)), the session embeds
+//! the stretches where one speaker talks alone and overlapped speech gets a second speaker at the
+//! end (see `activity`). Without one, it embeds Silero's tight spans
+//! ([`vad_options`](super::vad_options)).
 
 use transcript::SpeakerTurn;
 
 use super::activity::{add_overlaps, Activity};
-#[allow(unused_imports)] // doc links
-use super::{vad_options, DiarizerConfig};
 use super::{DiarizeOptions, Session, SR};
 use crate::vad::{Span, SpeechDetector, VadOptions};
 use crate::SpeechError;
@@ -25,8 +25,8 @@ pub struct SpeechFeed<'d> {
 }
 
 impl<'d> SpeechFeed<'d> {
-    /// `vad` is how Silero's probabilities become speech: [`vad_options`] unless you have a
-    /// reason. With segmentation only its onset counts (a stretch needs one probability at least
+    /// `vad` is how Silero's probabilities become speech: [`vad_options`](super::vad_options)
+    /// unless you have a reason. With segmentation only its onset counts (a stretch needs one probability at least
     /// that high).
     pub fn new(session: Session<'d>, vad: &VadOptions) -> Self {
         let source = if session.d.segmenter.is_some() {

@@ -85,7 +85,7 @@ pub const DEFAULT_THRESHOLD: f32 = 0.75;
 /// speech, 100 ms shortest silence, 30 ms padding). Tight spans matter: with Whisper-style
 /// padding (400 ms) pauses between speakers vanish, windows straddle turns and the error rate
 /// rises by about half on the development set. A pipeline that pads spans for Whisper can feed
-/// the same VAD probabilities to a second [`SpeechDetector`] built with these options at no cost.
+/// the same VAD probabilities to a second [`SpeechDetector`](crate::vad::SpeechDetector) built with these options at no cost.
 pub fn vad_options() -> VadOptions {
     VadOptions {
         threshold: 0.5,
