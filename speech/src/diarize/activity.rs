@@ -100,7 +100,9 @@ pub(crate) struct Activity {
     onset: f32,
     /// Start of the next chunk to segment.
     next: usize,
+    /// Silero probabilities from window `probs_from` on (older ones can no longer matter).
     probs: Vec<f32>,
+    probs_from: usize,
     run: Option<Run>,
     /// One-speaker spans released and not yet taken.
     solo: Vec<(usize, usize)>,
@@ -110,7 +112,7 @@ pub(crate) struct Activity {
 
 impl Activity {
     pub(crate) fn new(onset: f32) -> Self {
-        Self { onset, next: 0, probs: Vec::new(), run: None, solo: Vec::new(), overlaps: Vec::new() }
+        Self { onset, next: 0, probs: Vec::new(), probs_from: 0, run: None, solo: Vec::new(), overlaps: Vec::new() }
     }
 
     /// The next Silero probability (one per 512 samples, from the start of the stream).
@@ -163,6 +165,13 @@ impl Activity {
             }
             self.next = at.min(end.max(self.next));
             self.release();
+            // Only the open stretch and what is not segmented yet can still be checked.
+            let keep = self.earliest_needed() / SILERO_WINDOW;
+            if keep > self.probs_from {
+                let drop = (keep - self.probs_from).min(self.probs.len());
+                self.probs.drain(..drop);
+                self.probs_from += drop;
+            }
         }
         if eof {
             self.close();
@@ -192,8 +201,9 @@ impl Activity {
         let Some(run) = self.run.as_mut() else { return };
         if !run.confirmed {
             let (Some(first), Some(last)) = (run.pieces.first(), run.pieces.last()) else { return };
-            let (a, b) = (first.start / SILERO_WINDOW, last.end.div_ceil(SILERO_WINDOW));
-            let heard = self.probs.get(a..b.min(self.probs.len())).unwrap_or(&[]).iter().any(|&p| p >= self.onset);
+            let a = (first.start / SILERO_WINDOW).saturating_sub(self.probs_from);
+            let b = (last.end.div_ceil(SILERO_WINDOW).saturating_sub(self.probs_from)).min(self.probs.len());
+            let heard = self.probs.get(a..b).unwrap_or(&[]).iter().any(|&p| p >= self.onset);
             if !heard {
                 return;
             }

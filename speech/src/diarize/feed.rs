@@ -37,10 +37,6 @@ impl<'d> SpeechFeed<'d> {
         Self { session, source }
     }
 
-    pub fn session_mut(&mut self) -> &mut Session<'d> {
-        &mut self.session
-    }
-
     /// The next Silero probability (one per 512-sample window, in order).
     pub fn push_prob(&mut self, p: f32) {
         match &mut self.source {

@@ -246,8 +246,8 @@ impl Diarizer {
         self.file_feed(path, vad_model, vad_options, observer)?.finish(options)
     }
 
-    /// The feed of [`Diarizer::diarize_file`] with every window embedded, before clustering
-    /// ([`SpeechFeed::into_session`], then [`Session::embeddings`]).
+    /// The feed of [`Diarizer::diarize_file`] with the whole file pushed, before clustering
+    /// ([`SpeechFeed::into_session`] embeds the rest, then [`Session::embeddings`]).
     pub fn file_feed<'a>(
         &'a self,
         path: &Path,
@@ -296,7 +296,6 @@ impl Diarizer {
                 buf_start = keep;
             }
         }
-        feed.session_mut().flush()?;
         Ok(feed)
     }
 }
