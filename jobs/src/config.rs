@@ -250,6 +250,20 @@ pub struct WorkerSettings {
     /// stretches are too unreliable, so it is off by default.
     #[serde(default)]
     pub speaker_segmentation: bool,
+    /// How speaker embeddings become speakers: `agglomerative` (default; a similarity threshold,
+    /// `speaker_threshold`) or `spectral` (the number of speakers from the eigengap, no
+    /// threshold; with CAM++ and segmentation it scores AMI 17.9 % pooled).
+    #[serde(default)]
+    pub speaker_clustering: SpeakerClustering,
+}
+
+/// `worker.speaker_clustering`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeakerClustering {
+    #[default]
+    Agglomerative,
+    Spectral,
 }
 
 fn default_model_cache_size() -> usize {

@@ -14,7 +14,7 @@ pub mod store;
 pub mod validate;
 pub mod webhooks;
 
-pub use config::Settings;
+pub use config::{Settings, SpeakerClustering, WorkerSettings};
 pub use enqueuer::Enqueuer;
 pub use keys::{ApiKey, KeyLookup, NewApiKey};
 pub use maintenance::{enqueue, enqueue_as};

@@ -81,11 +81,20 @@ def manifest():
         return list(csv.DictReader(f, delimiter="\t"))
 
 
+def corpus(row_id):
+    """The corpus a manifest row belongs to: its id up to the first '-' (ami-dev00 -> ami)."""
+    return row_id.split("-", 1)[0]
+
+
 def score(rows, hyp_text, one_speaker=False):
-    """Per file: (DER no collar, DER +-0.25 s collar, components without collar, speakers)."""
+    """Per file: (DER no collar, DER +-0.25 s collar, components without collar, speakers); the
+    totals over every file; and per corpus, the pooled DER without and with a collar (a corpus
+    figure, as pyannote reports AMI's, weighs each file by its reference speech)."""
     from pyannote.metrics.diarization import DiarizationErrorRate
     out = []
-    tot = [DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)]
+    metrics = lambda: [DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)]
+    tot = metrics()
+    pooled = {}
     for r in rows:
         uri = Path(r["audio"]).stem
         ref = load_rttm((EVALDATA / r["rttm"]).read_text(), uri)
@@ -95,8 +104,12 @@ def score(rows, hyp_text, one_speaker=False):
         uem = load_uem(EVALDATA / r["uem"] if r.get("uem") else None, uri, max(ref.get_timeline().extent().end, 0.0))
         d0 = tot[0](ref, hyp, uem=uem, detailed=True)
         d1 = tot[1](ref, hyp, uem=uem)
+        group = pooled.setdefault(corpus(r["id"]), metrics())
+        group[0](ref, hyp, uem=uem)
+        group[1](ref, hyp, uem=uem)
         out.append((r["id"], d0["diarization error rate"], d1, d0, len(hyp.labels()), len(ref.labels())))
-    return out, abs(tot[0]), abs(tot[1])
+    corpora = {name: (abs(m[0]), abs(m[1])) for name, m in pooled.items() if len(m[0].results_) > 1}
+    return out, abs(tot[0]), abs(tot[1]), corpora
 
 
 def table(args):
@@ -104,8 +117,8 @@ def table(args):
     files = [EVALDATA / r["audio"] for r in rows]
     extra = (["--threshold", str(args.threshold)] if args.threshold is not None else []) + args.example_args.split()
     hyp, timings = run_example(files, args.threads, extra)
-    ours, t0, t1 = score(rows, hyp)
-    base, b0, b1 = score(rows, hyp, one_speaker=True)
+    ours, t0, t1, corpora = score(rows, hyp)
+    base, b0, b1, base_corpora = score(rows, hyp, one_speaker=True)
     print(f"Diarization: Resemblyzer windows + average-linkage clustering ({args.threads} threads). "
           "DER in %, overlap counted, UEM honoured; collar +-0.25 s = pyannote.metrics collar=0.5.\n")
     print("| file | speakers ref/ours | DER | DER collar | miss | false alarm | confusion | one-speaker DER | wall s | CPU s | CPU s excl. VAD | cost (CPU RTF excl. VAD) |")
@@ -121,6 +134,8 @@ def table(args):
         print(f"| {fid} | {nr}/{nh} | {100 * d0:.1f} | {100 * d1:.1f} | {100 * det['missed detection'] / tot:.1f} | "
               f"{100 * det['false alarm'] / tot:.1f} | {100 * det['confusion'] / tot:.1f} | {100 * bd0:.1f} | "
               f"{t['wall_s']:.2f} | {t['cpu_s']:.2f} | {dia:.2f} | {dia / t['duration_s']:.4f} |")
+    for name, (c0, c1) in corpora.items():
+        print(f"| **{name} (pooled)** | | **{100 * c0:.1f}** | **{100 * c1:.1f}** | | | | {100 * base_corpora[name][0]:.1f} | | | | |")
     print(f"| **total** | | **{100 * t0:.1f}** | **{100 * t1:.1f}** | | | | {100 * b0:.1f} | {twall:.2f} | {tcpu:.2f} | "
           f"{tdia:.2f} | {tdia / max(tdur, 1e-9):.4f} |")
     print(f"\n{tdur:.1f} s of audio; times exclude model loading. 'excl. VAD' subtracts a separate Silero VAD pass over "
@@ -135,7 +150,7 @@ def sweep(args):
     print("|---|---|---|---|")
     for th in [float(x) for x in args.sweep.split(",")]:
         hyp, _ = run_example(files, args.threads, ["--threshold", str(th), *args.example_args.split()])
-        per, t0, t1 = score(rows, hyp)
+        per, t0, t1, _ = score(rows, hyp)
         print(f"| {th:.2f} | {100 * t0:.1f} | {100 * t1:.1f} | {', '.join(str(p[4]) for p in per)} |")
 
 

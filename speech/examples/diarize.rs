@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p speech --example diarize -- [--models DIR] [--threads N]
 //!     [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T]
-//!     [--torchscript MODEL.pt] [--segmentation] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--embeddings]
+//!     [--torchscript MODEL.pt] [--segmentation] [--spectral] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--embeddings]
 //!     FILE...
 //! ```
 //! `--embeddings` prints `EMB file start end v1 v2 ...` lines (the window embeddings) instead
@@ -30,6 +30,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut dump = false;
     let mut segmentation = false;
     let mut step: Option<f32> = None;
+    let mut window: Option<f32> = None;
+    let mut spectral = false;
+    let mut min_speaker: Option<f32> = None;
     let mut batch: Option<usize> = None;
     let mut join: Option<f32> = None;
     let mut vad_opts = speech::diarize::vad_options();
@@ -46,13 +49,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--threshold" => opts.threshold = Some(val()?.parse()?),
             "--vad-onset" => vad_opts.threshold = val()?.parse()?,
             "--join-gap" => join = Some(val()?.parse()?),
+            "--window" => window = Some(val()?.parse()?),
+            "--min-speaker" => min_speaker = Some(val()?.parse()?),
             "--step" => step = Some(val()?.parse()?),
             "--batch" => batch = Some(val()?.parse()?),
             "--torchscript" => torchscript = Some(PathBuf::from(val()?)),
             "--embeddings" => dump = true,
             "--segmentation" => segmentation = true,
+            "--spectral" => spectral = true,
             "-h" | "--help" => {
-                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--step S] [--batch N] [--torchscript MODEL] [--segmentation] [--embeddings] FILE...");
+                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] FILE...");
                 return Ok(());
             }
             f if !f.starts_with("--") => files.push(PathBuf::from(f)),
@@ -70,6 +76,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     config.segmentation = segmentation.then(|| speech::diarize::segmentation_path(&models));
     if let Some(j) = join {
         config.join_gap_s = j;
+    }
+    if spectral {
+        config.clustering = speech::diarize::Clustering::Spectral;
+    }
+    if let Some(w) = window {
+        config.window_s = w;
+    }
+    if let Some(m) = min_speaker {
+        config.min_speaker_s = m;
     }
     if let Some(s) = step {
         config.step_s = s;

@@ -120,6 +120,8 @@ pub struct PipelineConfig {
     pub speaker_threshold: Option<f32>,
     /// Diarize with the segmentation model (`diarize::DiarizerConfig::segmentation`).
     pub speaker_segmentation: bool,
+    /// How speaker embeddings are clustered (`diarize::DiarizerConfig::clustering`).
+    pub speaker_clustering: crate::diarize::Clustering,
 }
 
 /// How the pipeline talks back to its caller. Called from the pipeline's thread.
@@ -361,6 +363,7 @@ impl Pipeline {
         }
         config.segmentation =
             self.config.speaker_segmentation.then(|| crate::diarize::segmentation_path(&self.config.models_dir));
+        config.clustering = self.config.speaker_clustering;
         let loaded = crate::diarize::Diarizer::new(config)?;
         Ok(self.diarizer.get_or_init(|| loaded))
     }

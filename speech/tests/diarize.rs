@@ -430,3 +430,42 @@ fn pipeline_diarizes_with_segmentation() {
     assert_eq!(turns, direct);
     assert!(t.segments.iter().all(|s| s.speaker.is_some()));
 }
+
+fn spectral_diarizer() -> &'static Diarizer {
+    static D: OnceLock<Diarizer> = OnceLock::new();
+    D.get_or_init(|| {
+        let mut config = DiarizerConfig::resemblyzer(&models_dir());
+        config.clustering = speech::diarize::Clustering::Spectral;
+        // No threshold decides anything: an absurd one must not matter.
+        config.threshold = 0.0;
+        Diarizer::new(config).unwrap()
+    })
+}
+
+#[test]
+fn spectral_clustering_finds_the_number_of_speakers_itself() {
+    let d = spectral_diarizer();
+    let run = |rel: &str, options: &DiarizeOptions| {
+        d.diarize_file(&evaldata(rel), &vad_model(), &speech::diarize::vad_options(), options, None).unwrap()
+    };
+    let turns = run("audio/pyannote/sample.wav", &DiarizeOptions::default());
+    well_formed(&turns);
+    assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
+    let d_sample = der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0);
+    println!("sample.wav DER {:.1}% (spectral)", 100.0 * d_sample);
+    assert!(d_sample <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d_sample);
+    let jfk = run("audio/jfk.flac", &DiarizeOptions::default());
+    assert_eq!(speakers(&jfk), ["SPEAKER_00"], "{jfk:#?}");
+    // Bounds still rule the eigengap.
+    let three = run("audio/pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(3), ..Default::default() });
+    well_formed(&three);
+    assert_eq!(speakers(&three).len(), 3, "{three:#?}");
+    let one = run("audio/pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
+    assert_eq!(speakers(&one), ["SPEAKER_00"]);
+    // Two windows' worth of speech: one speaker, covering it.
+    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let mut s = d.session();
+    s.push(&samples[..32_000], 0).unwrap();
+    let short = s.finish(&DiarizeOptions::default()).unwrap();
+    assert_eq!(speakers(&short), ["SPEAKER_00"], "{short:#?}");
+}

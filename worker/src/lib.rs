@@ -44,16 +44,8 @@ impl Worker {
             Queue::connect(&settings.redis.url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
         let storage = AudioStorage::new(&settings.storage.dir).context("opening audio storage")?;
         let fetcher = fetch::Fetcher::new(storage, settings.inputs.clone(), settings.worker.work_dir.clone())?;
-        let pipeline = speech::Pipeline::new(speech::PipelineConfig {
-            models_dir: settings.worker.models_dir.clone(),
-            device: Some(settings.worker.device.clone()),
-            speaker_model: settings.worker.speaker_model.clone(),
-            speaker_threshold: settings.worker.speaker_threshold,
-            speaker_segmentation: settings.worker.speaker_segmentation,
-            model_cache: Some(settings.worker.model_cache_size),
-            ..Default::default()
-        })
-        .context("starting the speech pipeline")?;
+        let pipeline =
+            speech::Pipeline::new(pipeline_config(&settings.worker)).context("starting the speech pipeline")?;
         let runtime = Arc::new(jobs::runtime::Runtime::new(jobs::runtime::RuntimeSettings::defaults(&settings)));
         if let Err(e) = runtime.refresh(&store).await {
             warn!(error = %e, "could not read the runtime settings; using the configuration files' values");
@@ -229,6 +221,23 @@ async fn listen_for_gc(worker: Arc<Worker>) {
             Err(e) => warn!(error = %e, "cannot subscribe to model gc requests; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The speech pipeline's settings from the worker's (`worker transcribe` overrides some).
+pub fn pipeline_config(worker: &jobs::WorkerSettings) -> speech::PipelineConfig {
+    speech::PipelineConfig {
+        models_dir: worker.models_dir.clone(),
+        device: Some(worker.device.clone()),
+        speaker_model: worker.speaker_model.clone(),
+        speaker_threshold: worker.speaker_threshold,
+        speaker_segmentation: worker.speaker_segmentation,
+        speaker_clustering: match worker.speaker_clustering {
+            jobs::SpeakerClustering::Agglomerative => speech::diarize::Clustering::Agglomerative,
+            jobs::SpeakerClustering::Spectral => speech::diarize::Clustering::Spectral,
+        },
+        model_cache: Some(worker.model_cache_size),
+        ..Default::default()
     }
 }
 

@@ -122,14 +122,11 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         options.compute_type = Some(ct.clone());
     }
 
+    let defaults = crate::pipeline_config(&settings.worker);
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {
-        models_dir: args.models_dir.unwrap_or(settings.worker.models_dir.clone()),
-        device: args.device.or(Some(settings.worker.device.clone())),
-        speaker_model: settings.worker.speaker_model.clone(),
-        speaker_threshold: settings.worker.speaker_threshold,
-        speaker_segmentation: settings.worker.speaker_segmentation,
-        model_cache: Some(settings.worker.model_cache_size),
-        ..Default::default()
+        models_dir: args.models_dir.unwrap_or(defaults.models_dir.clone()),
+        device: args.device.or(defaults.device.clone()),
+        ..defaults
     })?;
     let observer = StderrObserver::default();
     let transcript = pipeline

@@ -10,7 +10,13 @@
 
 use tch::{Device, Kind, Tensor};
 
+use super::spectral;
+
 const MAX_DIRECT: usize = 2000;
+/// Spectral clustering diagonalises an m x m matrix: fewer points than average linkage.
+const SPECTRAL_MAX_DIRECT: usize = 800;
+/// Most speakers spectral clustering looks for when the caller sets no maximum.
+const SPECTRAL_MAX_SPEAKERS: usize = 20;
 
 /// How to decide the number of clusters.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +29,17 @@ pub(crate) struct Bounds {
     pub threshold: f32,
     /// Smallest cluster counted as a speaker (in windows).
     pub min_cluster_size: usize,
+    pub method: Clustering,
+}
+
+/// How embeddings are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clustering {
+    /// Average linkage cut at [`Bounds::threshold`].
+    #[default]
+    Agglomerative,
+    /// Spectral clustering; the number of speakers from the eigengap (the threshold is unused).
+    Spectral,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -39,31 +56,17 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
         return vec![0];
     }
     // Reduce very long recordings to weighted centroids first.
-    let (points, weights, member_of) = if n > MAX_DIRECT {
-        let (c, w, assign) = kmeans(emb, dim, MAX_DIRECT, 15);
+    let limit = match b.method {
+        Clustering::Agglomerative => MAX_DIRECT,
+        Clustering::Spectral => SPECTRAL_MAX_DIRECT,
+    };
+    let (points, weights, member_of) = if n > limit {
+        let (c, w, assign) = kmeans(emb, dim, limit, 15);
         (c, w, Some(assign))
     } else {
         (emb.to_vec(), vec![1.0f64; n], None)
     };
     let m = weights.len();
-    let merges = nn_chain(&points, dim, &weights);
-    // Sizes in windows of every cut: cut at c clusters applies the first m - c merges.
-    let cut = |clusters: usize| -> Vec<usize> {
-        let mut uf: Vec<usize> = (0..m).collect();
-        fn find(uf: &mut [usize], mut x: usize) -> usize {
-            while uf[x] != x {
-                uf[x] = uf[uf[x]];
-                x = uf[x];
-            }
-            x
-        }
-        for &(a, bb, _) in merges.iter().take(m - clusters.clamp(1, m)) {
-            let (ra, rb) = (find(&mut uf, a), find(&mut uf, bb));
-            uf[rb] = ra;
-        }
-        let roots: Vec<usize> = (0..m).map(|i| find(&mut uf, i)).collect();
-        roots
-    };
     let large_count = |roots: &[usize], min_size: f64| -> usize {
         let mut size = vec![0f64; m];
         for (i, &r) in roots.iter().enumerate() {
@@ -73,32 +76,66 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
     };
     let total: f64 = weights.iter().sum();
     let mut min_size = (b.min_cluster_size as f64).min(total);
-    // The number of speakers: from the threshold, then bounded.
-    let k = match b.num {
-        Some(k) => k,
-        None => {
-            let above = merges.iter().filter(|&&(_, _, s)| s >= b.threshold).count();
-            let roots = cut(m - above);
-            let found = large_count(&roots, min_size).max(1);
-            found.clamp(b.min.max(1), b.max.max(1))
-        }
-    }
-    .clamp(1, n);
-    // Cut as coarsely as possible while still giving k large clusters; if no cut does, relax
-    // what counts as large.
-    let roots = loop {
-        let mut chosen = None;
-        for c in k..=m {
-            let roots = cut(c);
-            if large_count(&roots, min_size) >= k {
-                chosen = Some(roots);
-                break;
+    let (roots, k) = match b.method {
+        Clustering::Agglomerative => {
+            let merges = nn_chain(&points, dim, &weights);
+            // Sizes in windows of every cut: cut at c clusters applies the first m - c merges.
+            let cut = |clusters: usize| -> Vec<usize> {
+                let mut uf: Vec<usize> = (0..m).collect();
+                fn find(uf: &mut [usize], mut x: usize) -> usize {
+                    while uf[x] != x {
+                        uf[x] = uf[uf[x]];
+                        x = uf[x];
+                    }
+                    x
+                }
+                for &(a, bb, _) in merges.iter().take(m - clusters.clamp(1, m)) {
+                    let (ra, rb) = (find(&mut uf, a), find(&mut uf, bb));
+                    uf[rb] = ra;
+                }
+                let roots: Vec<usize> = (0..m).map(|i| find(&mut uf, i)).collect();
+                roots
+            };
+            // The number of speakers: from the threshold, then bounded.
+            let k = match b.num {
+                Some(k) => k,
+                None => {
+                    let above = merges.iter().filter(|&&(_, _, s)| s >= b.threshold).count();
+                    let roots = cut(m - above);
+                    let found = large_count(&roots, min_size).max(1);
+                    found.clamp(b.min.max(1), b.max.max(1))
+                }
             }
+            .clamp(1, n);
+            // Cut as coarsely as possible while still giving k large clusters; if no cut does, relax
+            // what counts as large.
+            let roots = loop {
+                let mut chosen = None;
+                for c in k..=m {
+                    let roots = cut(c);
+                    if large_count(&roots, min_size) >= k {
+                        chosen = Some(roots);
+                        break;
+                    }
+                }
+                match chosen {
+                    Some(r) => break r,
+                    None if min_size > 1.0 => min_size = (min_size / 2.0).max(1.0),
+                    None => break cut(k),
+                }
+            };
+
+            (roots, k)
         }
-        match chosen {
-            Some(r) => break r,
-            None if min_size > 1.0 => min_size = (min_size / 2.0).max(1.0),
-            None => break cut(k),
+        Clustering::Spectral => {
+            let max = b.max.clamp(1, SPECTRAL_MAX_SPEAKERS);
+            let labels = spectral::labels(&points, dim, b.num, b.min.max(1), max);
+            let k = match b.num {
+                Some(k) => k,
+                None => large_count(&labels, min_size).clamp(b.min.max(1), max),
+            }
+            .clamp(1, n);
+            (labels, k)
         }
     };
     // Keep the k largest clusters; their centroids label every window.

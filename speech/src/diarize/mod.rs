@@ -53,6 +53,7 @@ mod assign;
 mod cluster;
 mod embed;
 mod feed;
+mod spectral;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -61,6 +62,7 @@ use tch::Device;
 pub use transcript::SpeakerTurn;
 
 pub use assign::{assign_speakers, speaker_at};
+pub use cluster::Clustering;
 pub use embed::EmbeddingModel;
 use embed::{Encoder, Features, HOP, N_FFT};
 pub use feed::SpeechFeed;
@@ -126,6 +128,10 @@ pub struct DiarizerConfig {
     /// [`segmentation_path`]): overlap-aware speech regions. Default `None`: Silero's spans alone.
     /// It pays off only with a strong embedding model (README: CAM++), not with Resemblyzer.
     pub segmentation: Option<PathBuf>,
+    /// How embeddings become speakers. Default [`Clustering::Agglomerative`] (with
+    /// [`DiarizerConfig::threshold`]); [`Clustering::Spectral`] needs no threshold and suits a
+    /// strong embedding model (README: CAM++).
+    pub clustering: Clustering,
 }
 
 impl DiarizerConfig {
@@ -151,6 +157,7 @@ impl DiarizerConfig {
             min_speaker_s: 2.0,
             join_gap_s: 0.3,
             segmentation: None,
+            clustering: Clustering::Agglomerative,
         }
     }
 }
@@ -450,6 +457,7 @@ impl<'a> Session<'a> {
             max: options.max_speakers.filter(|&k| k > 0).map(|k| k as usize).unwrap_or(usize::MAX),
             threshold: options.threshold.unwrap_or(c.threshold),
             min_cluster_size: min_windows,
+            method: c.clustering,
         };
         let labels = cluster::cluster(&self.embeddings, self.dim, &bounds);
         self.progress(1.0);
