@@ -6,7 +6,8 @@
 //! clusters. Clusters with fewer members than `min_cluster_size` are not counted as speakers:
 //! their windows join the nearest large cluster (as pyannote does). Above `MAX_DIRECT` windows,
 //! a spherical k-means first reduces them to `MAX_DIRECT` weighted centroids, so memory stays
-//! bounded however long the recording is.
+//! bounded however long the recording is. [`Clustering::Spectral`] labels the points with
+//! `spectral` instead of the dendrogram; the small-cluster rule and the relabelling are shared.
 
 use tch::{Device, Kind, Tensor};
 

@@ -7,7 +7,8 @@
 //! similarity, which finds the number of speakers itself (a similarity threshold, see
 //! [`DEFAULT_THRESHOLD`]) or honours `num_speakers` / `min_speakers` / `max_speakers`. Each
 //! window owns the time around its centre up to half-way to its neighbours; consecutive pieces
-//! with the same speaker are merged into [`SpeakerTurn`]s.
+//! with the same speaker are merged into [`SpeakerTurn`]s. [`Clustering::Spectral`] instead
+//! reads the number of speakers from the eigengap of a pruned affinity graph, with no threshold.
 //!
 //! With a segmentation model ([`DiarizerConfig::segmentation`], pyannote's segmentation-3.0),
 //! windows are cut only where one speaker talks alone, speech extends over the short pauses
@@ -45,7 +46,8 @@
 //!
 //! Memory stays flat in the length of the audio: a session keeps at most one window (plus one
 //! batch of features) of audio, and one embedding (1 KiB) per 0.8 s of speech for clustering;
-//! above 2000 windows (~27 min of speech) clustering first reduces them with k-means.
+//! above 2000 windows (~27 min of speech; 800 for spectral clustering) clustering first reduces
+//! them with k-means.
 //! [`Diarizer::diarize_file`] does the whole thing for one file (decode, Silero VAD, session).
 
 mod activity;

@@ -16,8 +16,9 @@ const MIN_NEIGHBOURS: usize = 6;
 const NEIGHBOUR_FRACTION: f64 = 0.022;
 const KMEANS_ITERS: usize = 30;
 
-/// Labels (not necessarily `0..k` without gaps) for `n` points of dimension `dim`, and the
-/// number of clusters found: `num` when given, else the eigengap's choice within `min..=max`.
+/// A cluster label per point (`n` points of dimension `dim`), from `num` clusters when given,
+/// else as many as the eigengap picks within `min..=max`. Labels are below `n`, not necessarily
+/// without gaps.
 pub(crate) fn labels(points: &[f32], dim: usize, num: Option<usize>, min: usize, max: usize) -> Vec<usize> {
     let n = points.len() / dim;
     if n <= 2 {
