@@ -462,6 +462,10 @@ fn spectral_clustering_finds_the_number_of_speakers_itself() {
     assert_eq!(speakers(&three).len(), 3, "{three:#?}");
     let one = run("audio/pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
     assert_eq!(speakers(&one), ["SPEAKER_00"]);
+    // A minimum above the eigengap's own ceiling (20) is honoured as far as the windows allow.
+    let many = run("audio/pyannote/sample.wav", &DiarizeOptions { min_speakers: Some(25), ..Default::default() });
+    well_formed(&many);
+    assert!(speakers(&many).len() > 3, "{many:#?}");
     // Two windows' worth of speech: one speaker, covering it.
     let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
     let mut s = d.session();

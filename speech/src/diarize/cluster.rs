@@ -129,11 +129,12 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
             (roots, k)
         }
         Clustering::Spectral => {
-            let max = b.max.clamp(1, SPECTRAL_MAX_SPEAKERS);
-            let labels = spectral::labels(&points, dim, b.num, b.min.max(1), max);
+            let min = b.min.max(1);
+            let max = if b.max == usize::MAX { SPECTRAL_MAX_SPEAKERS } else { b.max }.max(min);
+            let labels = spectral::labels(&points, dim, b.num, min, max);
             let k = match b.num {
                 Some(k) => k,
-                None => large_count(&labels, min_size).clamp(b.min.max(1), max),
+                None => large_count(&labels, min_size).clamp(min, max),
             }
             .clamp(1, n);
             (labels, k)
