@@ -68,78 +68,19 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
         (emb.to_vec(), vec![1.0f64; n], None)
     };
     let m = weights.len();
-    let large_count = |roots: &[usize], min_size: f64| -> usize {
-        let mut size = vec![0f64; m];
-        for (i, &r) in roots.iter().enumerate() {
-            size[r] += weights[i];
-        }
-        size.iter().filter(|&&s| s >= min_size && s > 0.0).count()
-    };
     let total: f64 = weights.iter().sum();
-    let mut min_size = (b.min_cluster_size as f64).min(total);
+    let min_size = (b.min_cluster_size as f64).min(total);
     let (roots, k) = match b.method {
-        Clustering::Agglomerative => {
-            let merges = nn_chain(&points, dim, &weights);
-            // Sizes in windows of every cut: cut at c clusters applies the first m - c merges.
-            let cut = |clusters: usize| -> Vec<usize> {
-                let mut uf: Vec<usize> = (0..m).collect();
-                fn find(uf: &mut [usize], mut x: usize) -> usize {
-                    while uf[x] != x {
-                        uf[x] = uf[uf[x]];
-                        x = uf[x];
-                    }
-                    x
-                }
-                for &(a, bb, _) in merges.iter().take(m - clusters.clamp(1, m)) {
-                    let (ra, rb) = (find(&mut uf, a), find(&mut uf, bb));
-                    uf[rb] = ra;
-                }
-                let roots: Vec<usize> = (0..m).map(|i| find(&mut uf, i)).collect();
-                roots
-            };
-            // The number of speakers: from the threshold, then bounded.
-            let k = match b.num {
-                Some(k) => k,
-                None => {
-                    let above = merges.iter().filter(|&&(_, _, s)| s >= b.threshold).count();
-                    let roots = cut(m - above);
-                    let found = large_count(&roots, min_size).max(1);
-                    found.clamp(b.min.max(1), b.max.max(1))
-                }
-            }
-            .clamp(1, n);
-            // Cut as coarsely as possible while still giving k large clusters; if no cut does, relax
-            // what counts as large.
-            let roots = loop {
-                let mut chosen = None;
-                for c in k..=m {
-                    let roots = cut(c);
-                    if large_count(&roots, min_size) >= k {
-                        chosen = Some(roots);
-                        break;
-                    }
-                }
-                match chosen {
-                    Some(r) => break r,
-                    None if min_size > 1.0 => min_size = (min_size / 2.0).max(1.0),
-                    None => break cut(k),
-                }
-            };
-
-            (roots, k)
-        }
+        Clustering::Agglomerative => agglomerative(&points, dim, &weights, b, min_size, n),
         Clustering::Spectral => {
             let min = b.min.max(1);
             let max = if b.max == usize::MAX { SPECTRAL_MAX_SPEAKERS } else { b.max }.max(min);
             let labels = spectral::labels(&points, dim, b.num, min, max);
-            let k = match b.num {
-                Some(k) => k,
-                None => large_count(&labels, min_size).clamp(min, max),
-            }
-            .clamp(1, n);
+            let k = b.num.unwrap_or_else(|| large_count(&labels, &weights, min_size).clamp(min, max));
             (labels, k)
         }
     };
+    let k = k.clamp(1, n);
     // Keep the k largest clusters; their centroids label every window.
     let mut size = vec![0f64; m];
     for (i, &r) in roots.iter().enumerate() {
@@ -183,6 +124,67 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
         }
         Some(_) => (0..n).map(|i| nearest(&emb[i * dim..(i + 1) * dim])).collect(),
     }
+}
+
+/// Clusters holding at least `min_size` of the weight.
+fn large_count(roots: &[usize], weights: &[f64], min_size: f64) -> usize {
+    let mut size = vec![0f64; weights.len()];
+    for (i, &r) in roots.iter().enumerate() {
+        size[r] += weights[i];
+    }
+    size.iter().filter(|&&s| s >= min_size && s > 0.0).count()
+}
+
+/// Cluster representatives per point from the average-linkage dendrogram, and the number of
+/// speakers: `b.num`, or the clusters above `b.threshold` holding at least `min_size`, bounded
+/// (`n`: the embeddings before any reduction).
+fn agglomerative(
+    points: &[f32],
+    dim: usize,
+    weights: &[f64],
+    b: &Bounds,
+    min_size: f64,
+    n: usize,
+) -> (Vec<usize>, usize) {
+    let m = weights.len();
+    let mut min_size = min_size;
+    let merges = nn_chain(points, dim, weights);
+    // Sizes in windows of every cut: cut at c clusters applies the first m - c merges.
+    let cut = |clusters: usize| -> Vec<usize> {
+        let mut uf: Vec<usize> = (0..m).collect();
+        fn find(uf: &mut [usize], mut x: usize) -> usize {
+            while uf[x] != x {
+                uf[x] = uf[uf[x]];
+                x = uf[x];
+            }
+            x
+        }
+        for &(a, bb, _) in merges.iter().take(m - clusters.clamp(1, m)) {
+            let (ra, rb) = (find(&mut uf, a), find(&mut uf, bb));
+            uf[rb] = ra;
+        }
+        (0..m).map(|i| find(&mut uf, i)).collect()
+    };
+    // The number of speakers: from the threshold, then bounded.
+    let k = match b.num {
+        Some(k) => k,
+        None => {
+            let above = merges.iter().filter(|&&(_, _, s)| s >= b.threshold).count();
+            let found = large_count(&cut(m - above), weights, min_size).max(1);
+            found.clamp(b.min.max(1), b.max.max(1))
+        }
+    }
+    .clamp(1, n);
+    // Cut as coarsely as possible while still giving k large clusters; if no cut does, relax
+    // what counts as large.
+    let roots = loop {
+        match (k..=m).map(&cut).find(|roots| large_count(roots, weights, min_size) >= k) {
+            Some(r) => break r,
+            None if min_size > 1.0 => min_size = (min_size / 2.0).max(1.0),
+            None => break cut(k),
+        }
+    };
+    (roots, k)
 }
 
 /// Average-linkage merges `(a, b, similarity)` in the order of decreasing similarity; the merged
