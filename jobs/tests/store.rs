@@ -220,6 +220,8 @@ fn the_shipped_configuration_loads() {
     }
     assert!(settings.preset("low_latency").is_some(), "preset names ignore case");
     assert_eq!(settings.preset("LOW_LATENCY").unwrap().1.without_timestamps, Some(true));
+    assert_eq!(settings.preset("HIGH_ACCURACY").unwrap().1.speaker_model.as_deref(), Some("campplus"));
+    assert_eq!(settings.preset("BALANCED").unwrap().1.speaker_model, None);
 }
 
 #[test]
@@ -232,6 +234,7 @@ fn presets_with_impossible_settings_are_refused() {
         ("beam_size = 0", "beam_size"),
         ("device = [\"tpu\"]", "device"),
         ("compute_type = \"int8\"", "int8 is not implemented"),
+        ("speaker_model = \"ecapa\"", "speaker_model"),
     ] {
         let dir = std::env::temp_dir().join(format!("presets-{}", Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).unwrap();

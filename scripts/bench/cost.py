@@ -23,6 +23,7 @@ word_timestamps overhead on the 10-minute input with speed.py's reference for th
     .venv/bin/python scripts/bench/cost.py                       # words and diarization, tiny.en
     .venv/bin/python scripts/bench/cost.py --what diarization --repeats 5
     .venv/bin/python scripts/bench/cost.py --models tiny.en,base --inputs long10
+    .venv/bin/python scripts/bench/cost.py --what diarization --models base --beam-size 5 --batch-size 4 --speaker-model campplus
 """
 import argparse
 import json
@@ -151,6 +152,7 @@ def main():
     ap.add_argument("--short-repeats", type=int, default=7,
                     help="runs per mode on shorter inputs (a few seconds each; their run-to-run noise is ~10 %%)")
     ap.add_argument("--beam-size", type=int, default=1)
+    ap.add_argument("--speaker-model", default="", help="resemblyzer or campplus (worker transcribe --speaker-model); default: the worker's")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fw", default="long10", help="inputs for faster-whisper's reference rows ('' for none)")
@@ -173,7 +175,7 @@ def main():
     if "words" in what:
         modes["words"] = word_flag
     if "diarization" in what:
-        modes["diarize"] = ["--diarize"]
+        modes["diarize"] = ["--diarize"] + (["--speaker-model", args.speaker_model] if args.speaker_model else [])
     fw_inputs = {n.strip() for n in args.fw.split(",") if n.strip()} if "words" in what else set()
 
     rows, out = [], []
@@ -183,7 +185,8 @@ def main():
         for model in models:
             sets = []
             if C.worker_bin().exists():
-                sets.append(("ours", f"ours batched {args.batch_size} beam {args.beam_size}",
+                speakers = f", speakers {args.speaker_model}" if args.speaker_model else ""
+                sets.append(("ours", f"ours batched {args.batch_size} beam {args.beam_size}{speakers}",
                              run_set("ours", model, audio, modes, args, word_flag, repeats)))
             else:
                 sets.append(("ours", "ours", {m: dict(runs=[], error=f"{C.worker_bin()} missing") for m in modes}))

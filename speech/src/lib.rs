@@ -9,5 +9,5 @@ mod pipeline;
 pub mod vad;
 pub mod whisper;
 
-pub use pipeline::{Observer, Options, Pipeline, PipelineConfig, SpeechError, Stage, Task};
+pub use pipeline::{Observer, Options, Pipeline, PipelineConfig, SpeakerModel, SpeechError, Stage, Task};
 pub use transcript;

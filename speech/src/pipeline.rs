@@ -100,6 +100,34 @@ pub struct Options {
     /// `auto` (f32 on CPU, f16 on CUDA), `float32` or `float16`; float16 on a CPU computes in
     /// float32, as CTranslate2 does. Default `auto`.
     pub compute_type: Option<String>,
+    /// The speaker model that diarizes. Default: the pipeline's own
+    /// (`PipelineConfig::speaker_model` and the settings beside it).
+    pub speaker_model: Option<SpeakerModel>,
+}
+
+/// A bundled speaker model, with the diarization settings it was measured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeakerModel {
+    /// [`DiarizerConfig::resemblyzer`](crate::diarize::DiarizerConfig::resemblyzer): cheap.
+    Resemblyzer,
+    /// [`DiarizerConfig::campplus`](crate::diarize::DiarizerConfig::campplus): accurate.
+    Campplus,
+}
+
+impl std::str::FromStr for SpeakerModel {
+    type Err = SpeechError;
+
+    /// `resemblyzer` or `campplus`, as presets and `--speaker-model` name them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "resemblyzer" => Ok(SpeakerModel::Resemblyzer),
+            "campplus" => Ok(SpeakerModel::Campplus),
+            other => Err(SpeechError::ModelNotFound(format!(
+                "speaker model {other:?} (the bundled ones are resemblyzer and campplus)"
+            ))),
+        }
+    }
 }
 
 /// Where the pipeline finds its models and how it runs them.
@@ -211,8 +239,8 @@ pub struct Pipeline {
     device: tch::Device,
     threads: i32,
     cache: Mutex<Vec<(CacheKey, Cached)>>,
-    /// Loaded on the first job that asks for diarization.
-    diarizer: std::sync::OnceLock<crate::diarize::Diarizer>,
+    /// Each loaded on the first job that diarizes with it (`None`: the configured one).
+    diarizers: Mutex<Vec<(Option<SpeakerModel>, Arc<crate::diarize::Diarizer>)>>,
 }
 
 fn parse_device(s: Option<&str>) -> Result<tch::Device, SpeechError> {
@@ -237,7 +265,7 @@ impl Pipeline {
             config.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
         let threads = threads.max(1) as i32;
         tch::set_num_threads(threads);
-        Ok(Self { config, device, threads, cache: Mutex::new(Vec::new()), diarizer: std::sync::OnceLock::new() })
+        Ok(Self { config, device, threads, cache: Mutex::new(Vec::new()), diarizers: Mutex::new(Vec::new()) })
     }
 
     /// Where a model name points: a directory as given, or `models_dir/whisper-NAME`.
@@ -337,35 +365,48 @@ impl Pipeline {
         let model = self.model_on(options.model.as_deref(), device, kind)?;
         let reader = AudioReader::open(path)?;
         let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad_windows.jit");
-        let diarize = if options.diarize {
+        let diarizer = if options.diarize { Some(self.diarizer(options.speaker_model)?) } else { None };
+        let diarize = diarizer.as_deref().map(|d| {
             let o = crate::diarize::DiarizeOptions {
                 min_speakers: options.min_speakers,
                 max_speakers: options.max_speakers,
                 ..Default::default()
             };
-            Some((self.diarizer()?, o))
-        } else {
-            None
-        };
+            (d, o)
+        });
         crate::whisper::stream::run(model, &vad_path, options, observer, reader, self.threads, diarize)
     }
 
-    fn diarizer(&self) -> Result<&crate::diarize::Diarizer, SpeechError> {
-        if let Some(d) = self.diarizer.get() {
-            return Ok(d);
+    fn diarizer(&self, model: Option<SpeakerModel>) -> Result<Arc<crate::diarize::Diarizer>, SpeechError> {
+        // Held while a model loads (a second or two, once), so that two jobs never load it twice.
+        let mut loaded = self.diarizers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, d)) = loaded.iter().find(|(m, _)| *m == model) {
+            return Ok(d.clone());
         }
+        let models_dir = &self.config.models_dir;
+        let config = match model {
+            Some(SpeakerModel::Resemblyzer) => crate::diarize::DiarizerConfig::resemblyzer(models_dir),
+            Some(SpeakerModel::Campplus) => crate::diarize::DiarizerConfig::campplus(models_dir),
+            None => self.configured_diarizer(),
+        };
+        let d = Arc::new(crate::diarize::Diarizer::new(config)?);
+        loaded.push((model, d.clone()));
+        Ok(d)
+    }
+
+    /// The diarizer `PipelineConfig`'s speaker settings describe.
+    fn configured_diarizer(&self) -> crate::diarize::DiarizerConfig {
+        let models_dir = &self.config.models_dir;
         let mut config = match &self.config.speaker_model {
             Some(path) => crate::diarize::DiarizerConfig::torchscript(path.clone()),
-            None => crate::diarize::DiarizerConfig::resemblyzer(&self.config.models_dir),
+            None => crate::diarize::DiarizerConfig::resemblyzer(models_dir),
         };
         if let Some(t) = self.config.speaker_threshold {
             config.threshold = t;
         }
-        config.segmentation =
-            self.config.speaker_segmentation.then(|| crate::diarize::segmentation_path(&self.config.models_dir));
+        config.segmentation = self.config.speaker_segmentation.then(|| crate::diarize::segmentation_path(models_dir));
         config.clustering = self.config.speaker_clustering;
-        let loaded = crate::diarize::Diarizer::new(config)?;
-        Ok(self.diarizer.get_or_init(|| loaded))
+        config
     }
 }
 

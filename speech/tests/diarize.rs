@@ -77,6 +77,12 @@ fn rttm(rel: &str, uri: &str) -> Vec<SpeakerTurn> {
 /// counted: per frame, errors = max(ref, hyp) - correct, with the speaker mapping (one to one)
 /// that maximises the correct frames; divided by the reference speaker-frames.
 fn der(reference: &[SpeakerTurn], hypothesis: &[SpeakerTurn], duration: f64) -> f64 {
+    let (errors, total) = der_parts(reference, hypothesis, duration);
+    errors / total.max(1.0)
+}
+
+/// [`der`]'s error and reference speaker-frames, to pool over several recordings.
+fn der_parts(reference: &[SpeakerTurn], hypothesis: &[SpeakerTurn], duration: f64) -> (f64, f64) {
     let frames = (duration * 100.0).round() as usize;
     let labels = |turns: &[SpeakerTurn]| -> (Vec<String>, Vec<Vec<bool>>) {
         let names = speakers(turns);
@@ -118,7 +124,7 @@ fn der(reference: &[SpeakerTurn], hypothesis: &[SpeakerTurn], duration: f64) -> 
         total_ref += r;
         errors += r.max(h);
     }
-    (errors - correct) as f64 / total_ref.max(1) as f64
+    ((errors - correct) as f64, total_ref as f64)
 }
 
 #[test]
@@ -348,6 +354,41 @@ impl speech::Observer for Quiet {
     fn is_cancelled(&self) -> bool {
         false
     }
+}
+
+/// The HIGH_ACCURACY preset's speaker model: CAM++ (installed by scripts/setup-models.sh) with
+/// segmentation and spectral clustering. Through the pipeline it labels the two speakers of
+/// sample.wav; on the AMI meeting excerpts, where Resemblyzer confuses the speakers (about 34 %
+/// DER), it stays within the 20 % target, pooled over both as a corpus figure is.
+#[test]
+fn campplus_diarizes_meetings_within_the_target() {
+    let models = models_dir();
+    let path = speech::diarize::campplus_path(&models);
+    assert!(path.is_file(), "missing CAM++ {}: run scripts/setup-models.sh", path.display());
+    let pipeline =
+        speech::Pipeline::new(speech::PipelineConfig { models_dir: models.clone(), ..Default::default() }).unwrap();
+    let options =
+        speech::Options { diarize: true, speaker_model: Some(speech::SpeakerModel::Campplus), ..Default::default() };
+    let t = pipeline.run(&evaldata("audio/pyannote/sample.wav"), &options, &Quiet).unwrap();
+    let turns = t.diarization.expect("diarization");
+    well_formed_per_speaker(&turns);
+    assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
+    let d = der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0);
+    println!("sample.wav DER with CAM++ {:.1}%", 100.0 * d);
+    assert!(d <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d);
+
+    let diarizer = Diarizer::new(DiarizerConfig::campplus(&models)).unwrap();
+    let (mut errors, mut total) = (0.0, 0.0);
+    for uri in ["dev00", "dev01"] {
+        let audio = evaldata(&format!("audio/ami/{uri}.wav"));
+        let vad = speech::diarize::vad_options();
+        let turns = diarizer.diarize_file(&audio, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
+        // The UEM scores the first 30 s.
+        let (e, n) = der_parts(&rttm("rttm/ami-dev.rttm", uri), &turns, 30.0);
+        println!("{uri} DER with CAM++ {:.1}%", 100.0 * e / n);
+        (errors, total) = (errors + e, total + n);
+    }
+    assert!(errors / total <= 0.20, "AMI DER {:.1}% > 20%", 100.0 * errors / total);
 }
 
 fn segmenting_diarizer() -> &'static Diarizer {

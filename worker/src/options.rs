@@ -39,6 +39,8 @@ pub fn merge(preset: &Preset, options: &JobOptions) -> speech::Options {
         chunk_size: preset.chunk_size,
         device: preset.device.clone(),
         compute_type: preset.compute_type.clone(),
+        // Settings::load_from refuses a preset naming another speaker model.
+        speaker_model: preset.speaker_model.as_deref().and_then(|m| m.parse().ok()),
         ..speech::Options::default()
     }
 }

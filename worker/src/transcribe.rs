@@ -45,6 +45,10 @@ pub struct TranscribeArgs {
     pub min_speakers: Option<u32>,
     #[arg(long)]
     pub max_speakers: Option<u32>,
+    /// Speaker model for --diarize: resemblyzer (fast) or campplus (accurate, with segmentation
+    /// and spectral clustering). Default: the preset's, else the worker's configured one.
+    #[arg(long, value_parser = ["resemblyzer", "campplus"])]
+    pub speaker_model: Option<String>,
     /// Time every word (alignment); json gets `words`, srt and vtt get cues timed by their words.
     #[arg(long)]
     pub word_timestamps: bool,
@@ -120,6 +124,9 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     }
     if let Some(ct) = &args.compute_type {
         options.compute_type = Some(ct.clone());
+    }
+    if let Some(m) = &args.speaker_model {
+        options.speaker_model = Some(m.parse()?);
     }
 
     let defaults = crate::pipeline_config(&settings.worker);

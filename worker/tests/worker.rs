@@ -244,17 +244,26 @@ async fn a_diarized_job_labels_two_speakers() {
     let _worker = env.start_worker();
     let local = env.input_root.join("two-speakers.wav");
     std::fs::copy(evaldata("pyannote/sample.wav"), &local).unwrap();
-    let options = jobs::JobOptions { diarize: Some(true), max_speakers: Some(4), ..Default::default() };
-    let id = env.submit_with(JobInput::Path { path: local.to_string_lossy().into() }, options).await;
-    let job = env.wait_finished(id, Duration::from_secs(120)).await;
-    assert_eq!(job.status(), JobStatus::Succeeded, "{:?}", job.error_message);
-    let result: transcript::Transcript = serde_json::from_str(&env.store.result(id).await.unwrap().unwrap()).unwrap();
-    let turns = result.diarization.expect("a diarization part");
-    let mut speakers: Vec<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
-    speakers.sort();
-    speakers.dedup();
-    assert_eq!(speakers, ["SPEAKER_00", "SPEAKER_01"]);
-    assert!(!result.segments.is_empty() && result.segments.iter().all(|s| s.speaker.is_some()));
+    // BALANCED diarizes with Resemblyzer, HIGH_ACCURACY with CAM++ (its speaker_model).
+    for preset in ["BALANCED", "HIGH_ACCURACY"] {
+        let options = jobs::JobOptions {
+            preset: Some(preset.into()),
+            diarize: Some(true),
+            max_speakers: Some(4),
+            ..Default::default()
+        };
+        let id = env.submit_with(JobInput::Path { path: local.to_string_lossy().into() }, options).await;
+        let job = env.wait_finished(id, Duration::from_secs(120)).await;
+        assert_eq!(job.status(), JobStatus::Succeeded, "{preset}: {:?}", job.error_message);
+        let result: transcript::Transcript =
+            serde_json::from_str(&env.store.result(id).await.unwrap().unwrap()).unwrap();
+        let turns = result.diarization.expect("a diarization part");
+        let mut speakers: Vec<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
+        speakers.sort();
+        speakers.dedup();
+        assert_eq!(speakers, ["SPEAKER_00", "SPEAKER_01"], "{preset}");
+        assert!(!result.segments.is_empty() && result.segments.iter().all(|s| s.speaker.is_some()), "{preset}");
+    }
 }
 
 #[tokio::test]

