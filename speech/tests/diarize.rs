@@ -358,8 +358,8 @@ impl speech::Observer for Quiet {
 
 /// The HIGH_ACCURACY preset's speaker model: CAM++ (installed by scripts/setup-models.sh) with
 /// segmentation and spectral clustering. Through the pipeline it labels the two speakers of
-/// sample.wav; on the AMI meeting excerpts, where Resemblyzer confuses the speakers (36 %
-/// DER), it stays within the 20 % target, pooled over both as a corpus figure is.
+/// sample.wav; on the AMI meeting excerpts, where the Resemblyzer configuration scores 36 %
+/// DER, it stays within the 20 % target, pooled over both as a corpus figure is.
 #[test]
 fn campplus_diarizes_meetings_within_the_target() {
     let models = models_dir();
