@@ -47,8 +47,8 @@ pub struct TranscribeArgs {
     pub max_speakers: Option<u32>,
     /// Speaker model for --diarize: resemblyzer (fast) or campplus (accurate, with segmentation
     /// and spectral clustering). Default: the preset's, else the worker's configured one.
-    #[arg(long, value_parser = ["resemblyzer", "campplus"])]
-    pub speaker_model: Option<String>,
+    #[arg(long, value_parser = str::parse::<speech::SpeakerModel>)]
+    pub speaker_model: Option<speech::SpeakerModel>,
     /// Time every word (alignment); json gets `words`, srt and vtt get cues timed by their words.
     #[arg(long)]
     pub word_timestamps: bool,
@@ -125,8 +125,8 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     if let Some(ct) = &args.compute_type {
         options.compute_type = Some(ct.clone());
     }
-    if let Some(m) = &args.speaker_model {
-        options.speaker_model = Some(m.parse()?);
+    if args.speaker_model.is_some() {
+        options.speaker_model = args.speaker_model;
     }
 
     let defaults = crate::pipeline_config(&settings.worker);
