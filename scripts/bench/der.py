@@ -119,7 +119,8 @@ def table(args):
     hyp, timings = run_example(files, args.threads, extra)
     ours, t0, t1, corpora = score(rows, hyp)
     base, b0, b1, base_corpora = score(rows, hyp, one_speaker=True)
-    print(f"Diarization: Resemblyzer windows + average-linkage clustering ({args.threads} threads). "
+    setup = f"the diarize example with '{args.example_args}'" if args.example_args else "Resemblyzer windows + average-linkage clustering"
+    print(f"Diarization: {setup} ({args.threads} threads). "
           "DER in %, overlap counted, UEM honoured; collar +-0.25 s = pyannote.metrics collar=0.5.\n")
     print("| file | speakers ref/ours | DER | DER collar | miss | false alarm | confusion | one-speaker DER | wall s | CPU s | CPU s excl. VAD | cost (CPU RTF excl. VAD) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -5,8 +5,12 @@
 //! cargo run --release -p speech --example diarize -- [--models DIR] [--threads N]
 //!     [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T]
 //!     [--torchscript MODEL.pt] [--segmentation] [--spectral] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--embeddings]
+//!     [--campplus] [--bf16 true|false]
 //!     FILE...
 //! ```
+//! `--campplus` starts from the settings of presets naming `speaker_model = "campplus"`
+//! (`DiarizerConfig::campplus`: CAM++, segmentation, spectral clustering, bfloat16 where the CPU
+//! has it); `--bf16` overrides the precision of a TorchScript model.
 //! `--embeddings` prints `EMB file start end v1 v2 ...` lines (the window embeddings) instead
 //! of RTTM (windows over the speech Silero VAD finds), for threshold calibration.
 
@@ -27,6 +31,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut threads: Option<i32> = None;
     let mut opts = DiarizeOptions::default();
     let mut torchscript: Option<PathBuf> = None;
+    let mut campplus = false;
+    let mut bf16: Option<bool> = None;
     let mut dump = false;
     let mut segmentation = false;
     let mut step: Option<f32> = None;
@@ -55,10 +61,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--batch" => batch = Some(val()?.parse()?),
             "--torchscript" => torchscript = Some(PathBuf::from(val()?)),
             "--embeddings" => dump = true,
+            "--campplus" => campplus = true,
+            "--bf16" => bf16 = Some(val()?.parse()?),
             "--segmentation" => segmentation = true,
             "--spectral" => spectral = true,
             "-h" | "--help" => {
-                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] FILE...");
+                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] [--campplus] [--bf16 true|false] FILE...");
                 return Ok(());
             }
             f if !f.starts_with("--") => files.push(PathBuf::from(f)),
@@ -69,11 +77,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         tch::set_num_threads(t);
     }
     let mut config = match torchscript {
+        _ if campplus => DiarizerConfig::campplus(&models),
         Some(p) => DiarizerConfig::torchscript(p),
         None => DiarizerConfig::resemblyzer(&models),
     };
     // As the worker's `speaker_segmentation` does.
-    config.segmentation = segmentation.then(|| speech::diarize::segmentation_path(&models));
+    if segmentation {
+        config.segmentation = Some(speech::diarize::segmentation_path(&models));
+    }
+    if let Some(b) = bf16 {
+        config.bfloat16 = b;
+    }
     if let Some(j) = join {
         config.join_gap_s = j;
     }

@@ -83,7 +83,8 @@ fn missing(path: &Path) -> SpeechError {
 }
 
 impl Encoder {
-    pub(crate) fn load(model: &EmbeddingModel, device: Device) -> Result<Self, SpeechError> {
+    /// `bfloat16` converts a TorchScript module's weights (see `DiarizerConfig::bfloat16`).
+    pub(crate) fn load(model: &EmbeddingModel, device: Device, bfloat16: bool) -> Result<Self, SpeechError> {
         let path = model.path();
         if !path.is_file() {
             return Err(missing(path));
@@ -103,6 +104,9 @@ impl Encoder {
                 let mut module = CModule::load_on_device(p, device)
                     .map_err(|e| SpeechError::ModelInvalid(format!("{}: {e}", p.display())))?;
                 module.set_eval();
+                if bfloat16 {
+                    module.to(device, Kind::BFloat16, false);
+                }
                 Ok(Encoder::TorchScript { module, device })
             }
         }
