@@ -6,7 +6,8 @@
 #   scripts/bench/run.sh --no-build      # use the worker binary as it is (or WORKER_BIN)
 #   scripts/bench/run.sh --words         # also word timing vs faster-whisper (words.py) and the cost
 #                                        # of word timestamps (cost.py)
-#   scripts/bench/run.sh --diarization   # also DER (der.py) and the cost of diarization (cost.py)
+#   scripts/bench/run.sh --diarization   # also DER (der.py) and the cost of diarization (cost.py),
+#                                        # each for resemblyzer and for HIGH_ACCURACY's campplus
 #   scripts/bench/run.sh --only words,diarization   # just these parts (any of asr, speed, memory,
 #                                        # words, diarization), without the full ASR/speed run
 #   ASR_ARGS="--fw-compute float32,int8" SPEED_ARGS="--models tiny.en,base" scripts/bench/run.sh
@@ -122,6 +123,10 @@ if [ "$diarization" = 1 ]; then
   [ "$build" = 1 ] || der_build=(--no-build)
   # shellcheck disable=SC2086
   "$PY" scripts/bench/der.py "${der_build[@]}" ${DER_ARGS:-} >>"$tmp" || echo "(der.py failed: exit $?)" >>"$tmp"
+  echo >>"$tmp"
+  log "diarization error rate with campplus (HIGH_ACCURACY's speaker model)"
+  # shellcheck disable=SC2086
+  "$PY" scripts/bench/der.py --no-build --example-args=--campplus ${DER_ARGS:-} >>"$tmp" || echo "(der.py --campplus failed: exit $?)" >>"$tmp"
   sep=1
 fi
 if [ "$words" = 1 ] || [ "$diarization" = 1 ]; then
@@ -130,6 +135,14 @@ if [ "$words" = 1 ] || [ "$diarization" = 1 ]; then
   log "cost of $what"
   # shellcheck disable=SC2086
   "$PY" scripts/bench/cost.py --what "$what" --json "$OUT/cost.json" ${COST_ARGS:-} >>"$tmp" || echo "(cost.py failed: exit $?)" >>"$tmp"
+fi
+if [ "$diarization" = 1 ]; then
+  echo >>"$tmp"
+  log "cost of HIGH_ACCURACY's diarization (campplus)"
+  # HIGH_ACCURACY's transcription settings, without its word timestamps.
+  # shellcheck disable=SC2086
+  "$PY" scripts/bench/cost.py --what diarization --inputs long10 --fw "" --models base --batch-size 4 --beam-size 5 \
+    --speaker-model campplus --json "$OUT/cost-campplus.json" ${COST_ARGS:-} >>"$tmp" || echo "(cost.py --speaker-model campplus failed: exit $?)" >>"$tmp"
 fi
 cp "$tmp" "$OUT/latest.md"
 cat "$OUT/latest.md"
