@@ -311,27 +311,7 @@ fn pipeline_diarizes_with_words() {
 #[test]
 fn a_torchscript_speaker_model_replaces_resemblyzer() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("bands.pt");
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    let script = r#"
-import sys, torch
-class Bands(torch.nn.Module):
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        frames = wav.unfold(1, 400, 160) * torch.hann_window(400)
-        power = torch.fft.rfft(frames).abs().pow(2)[:, :, 1:193]
-        bands = power.reshape(power.shape[0], power.shape[1], 16, 12).sum(-1).log1p()
-        return torch.cat([bands.mean(1), bands.std(1)], 1)
-torch.jit.script(Bands()).save(sys.argv[1])
-"#;
-    // TorchScript compiles from source files, so the module is written to one first.
-    let source = dir.path().join("bands.py");
-    std::fs::write(&source, script).unwrap();
-    let status = std::process::Command::new(&python)
-        .arg(&source)
-        .arg(&model)
-        .status()
-        .expect("the project's .venv (scripts/setup.sh) has torch");
-    assert!(status.success());
+    let model = script_module(dir.path(), BANDS, "torch.nn.Identity()");
     let config = speech::PipelineConfig {
         models_dir: models_dir(),
         speaker_model: Some(model),
@@ -345,6 +325,55 @@ torch.jit.script(Bands()).save(sys.argv[1])
     well_formed(&turns);
     assert!(!turns.is_empty() && speakers(&turns).len() <= 3, "{turns:?}");
     assert!(t.segments.iter().all(|s| s.speaker.is_some()));
+}
+
+/// Band energies of the waveform (mean and deviation over time): a speaker "model" small enough to
+/// script in a test. `{HEAD}` is the module applied to them last.
+const BANDS: &str = r#"
+import sys, torch
+class Bands(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = {HEAD}
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        frames = wav.unfold(1, 400, 160) * torch.hann_window(400)
+        power = torch.fft.rfft(frames).abs().pow(2)[:, :, 1:193]
+        bands = power.reshape(power.shape[0], power.shape[1], 16, 12).sum(-1).log1p()
+        return self.head(torch.cat([bands.mean(1), bands.std(1)], 1))
+torch.jit.script(Bands()).save(sys.argv[1])
+"#;
+
+/// Scripts `source` (with `{HEAD}` replaced by `head`) with the venv's torch into `dir/model.pt`.
+fn script_module(dir: &Path, source: &str, head: &str) -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    // TorchScript compiles from source files, so the module is written to one first.
+    let script = dir.join("model.py");
+    std::fs::write(&script, source.replace("{HEAD}", head)).unwrap();
+    let model = dir.join("model.pt");
+    let status = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&model)
+        .status()
+        .expect("the project's .venv (scripts/setup.sh) has torch");
+    assert!(status.success());
+    model
+}
+
+/// Asked to run a module in bfloat16 that cannot (here a float32 computation feeding a layer
+/// whose weights the conversion made bf16, as in a CAM++ derived by an older
+/// scripts/campplus_model.py), the diarizer runs it in float32 instead of failing every job.
+#[test]
+fn a_speaker_model_that_cannot_run_in_bfloat16_runs_in_float32() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = script_module(dir.path(), BANDS, "torch.nn.Linear(32, 32)");
+    let config = DiarizerConfig { bfloat16: true, ..DiarizerConfig::torchscript(model) };
+    let diarizer = Diarizer::new(config).unwrap();
+    let vad = speech::diarize::vad_options();
+    let options = DiarizeOptions { num_speakers: Some(2), ..Default::default() };
+    let audio = evaldata("audio/pyannote/sample.wav");
+    let turns = diarizer.diarize_file(&audio, &vad_model(), &vad, &options, None).unwrap();
+    well_formed(&turns);
+    assert_eq!(speakers(&turns).len(), 2, "{turns:?}");
 }
 
 struct Quiet;

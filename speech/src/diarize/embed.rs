@@ -101,11 +101,26 @@ impl Encoder {
                 Ok(Encoder::Resemblyzer { _vs: vs, lstm, linear, mel: MelBasis::new(), device })
             }
             EmbeddingModel::TorchScript(p) => {
-                let mut module = CModule::load_on_device(p, device)
-                    .map_err(|e| SpeechError::ModelInvalid(format!("{}: {e}", p.display())))?;
-                module.set_eval();
+                let load = || -> Result<CModule, SpeechError> {
+                    let mut module = CModule::load_on_device(p, device)
+                        .map_err(|e| SpeechError::ModelInvalid(format!("{}: {e}", p.display())))?;
+                    module.set_eval();
+                    Ok(module)
+                };
+                let mut module = load()?;
                 if bfloat16 {
                     module.to(device, Kind::BFloat16, false);
+                    // A module that cannot take it (a CAM++ derived before scripts/campplus_model.py
+                    // kept its filterbank in float32, or one of the user's) runs as it came.
+                    let probe = Tensor::zeros([1, 8000], (Kind::Float, device));
+                    if let Err(e) = tch::no_grad(|| module.forward_ts(&[probe])) {
+                        tracing::warn!(
+                            "{} does not run in bfloat16, so it runs in float32 (scripts/setup-models.sh \
+                             remakes CAM++ for it): {e}",
+                            p.display()
+                        );
+                        module = load()?;
+                    }
                 }
                 Ok(Encoder::TorchScript { module, device })
             }

@@ -137,11 +137,12 @@ pub struct DiarizerConfig {
     /// [`DiarizerConfig::threshold`]); [`Clustering::Spectral`] needs no threshold and suits a
     /// strong embedding model (README: CAM++).
     pub clustering: Clustering,
-    /// Runs a TorchScript speaker model in bfloat16 (its weights converted on load). The module
-    /// must accept it: CAM++ from `scripts/campplus_model.py` does (its filterbank stays in
-    /// float32). On CPUs with native bf16 arithmetic this embeds about twice as fast, with
-    /// embeddings at cosine 0.999 or more to float32 ones (on sample.wav). Default false; [`DiarizerConfig::campplus`]
-    /// sets it where [`native_bf16`] holds. Ignored for Resemblyzer.
+    /// Runs a TorchScript speaker model in bfloat16 (its weights converted on load; a module that
+    /// fails on a probe in bfloat16 is reloaded in float32, with a warning). CAM++ from
+    /// `scripts/campplus_model.py` takes it (its filterbank stays in float32): on CPUs with
+    /// native bf16 arithmetic it embeds about twice as fast, at cosine 0.999 or more to the
+    /// float32 embeddings (sample.wav). Default false; [`DiarizerConfig::campplus`] sets it
+    /// where [`native_bf16`] holds. Ignored for Resemblyzer.
     pub bfloat16: bool,
 }
 
