@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
+# The benchmark set (larger than the test fixtures in tests/data/, which no benchmark reads): the
+# folder $EVALDATA names, by default ../shared/evaldata beside the repository. Every benchmark
+# script takes it from here.
 EVALDATA = Path(os.environ.get("EVALDATA", ROOT.parent / "shared" / "evaldata"))
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", ROOT / "var" / "bench"))
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", ROOT / "models"))

@@ -27,9 +27,9 @@ import time
 from itertools import combinations
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-EVALDATA = Path(os.environ.get("EVALDATA", ROOT.parent / "shared" / "evaldata"))
-MODELS_DIR = Path(os.environ.get("MODELS_DIR", ROOT / "models"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import EVALDATA, MODELS_DIR, ROOT  # noqa: E402
+
 EXAMPLE = ROOT / "target" / "release" / "examples" / "diarize"
 
 

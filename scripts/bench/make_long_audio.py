@@ -19,9 +19,11 @@ import sys
 import wave
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import EVALDATA, ROOT  # noqa: E402
+
 SR = 16000
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_AUDIO = Path(os.environ.get("EVALDATA", ROOT.parent / "shared" / "evaldata")) / "audio"
+DEFAULT_AUDIO = EVALDATA / "audio"
 DEFAULT_OUT = ROOT / "var" / "bench"
 EXTS = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"}
 
