@@ -3,6 +3,7 @@
 //! The JSON shape follows WhisperX (`segments[].words[]`, flat `word_segments`) so its users
 //! feel at home, plus `duration` and per-segment decoding statistics.
 
+mod line;
 mod render;
 mod subtitles;
 

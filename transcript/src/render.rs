@@ -22,8 +22,9 @@
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
+use crate::line::{clamp_time, Line};
 use crate::subtitles::{cues, Cue};
-use crate::{RenderOptions, Segment, SpeakerTurn, Transcript};
+use crate::{RenderOptions, SpeakerTurn, Transcript};
 
 /// A format a transcript can be rendered to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,21 +120,6 @@ pub fn render_with(t: &Transcript, format: Format, options: &RenderOptions) -> S
     }
 }
 
-/// A time that can be written: finite and not negative, else 0.
-fn clamp_time(seconds: f64) -> f64 {
-    if seconds.is_finite() && seconds > 0.0 {
-        seconds
-    } else {
-        0.0
-    }
-}
-
-/// Whole milliseconds, rounded as Python's `round` does (half to even), like openai-whisper.
-pub(crate) fn millis(seconds: f64) -> u64 {
-    // The cast saturates for absurdly large values; clamp_time has removed NaN and negatives.
-    (clamp_time(seconds) * 1000.0).round_ties_even() as u64
-}
-
 /// `[HH:]MM:SS<marker>mmm`, from whole milliseconds.
 fn timestamp(ms: u64, hours: bool, marker: char) -> String {
     let (h, rest) = (ms / 3_600_000, ms % 3_600_000);
@@ -143,42 +129,6 @@ fn timestamp(ms: u64, hours: bool, marker: char) -> String {
         format!("{h:02}:{m:02}:{s:02}{marker}{ms:03}")
     } else {
         format!("{m:02}:{s:02}{marker}{ms:03}")
-    }
-}
-
-/// A segment ready to be written: times in milliseconds (end never before start), trimmed text.
-pub(crate) struct Line<'a> {
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    text: &'a str,
-    speaker: Option<&'a str>,
-}
-
-impl<'a> Line<'a> {
-    pub(crate) fn of(s: &'a Segment) -> Self {
-        let start = millis(s.start);
-        Line { start, end: millis(s.end).max(start), text: s.text.trim(), speaker: s.speaker.as_deref() }
-    }
-
-    /// The text with WhisperX's speaker prefix, when there is a speaker.
-    fn labelled(&self, text: &str) -> String {
-        match self.speaker {
-            Some(speaker) => format!("[{speaker}]: {text}"),
-            None => text.to_owned(),
-        }
-    }
-
-    /// Text for a subtitle cue: no `-->` (it would read as a timing line) and no blank lines
-    /// (a blank line ends a cue).
-    pub(crate) fn cue_text(&self) -> String {
-        let text = self.text.replace("-->", "->");
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-        self.labelled(&lines.join("\n"))
-    }
-
-    /// Text on a single line, for txt and tsv.
-    fn flat_text(&self) -> String {
-        self.text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 }
 

@@ -20,7 +20,7 @@
 
 use std::mem;
 
-use crate::render::{millis, Line};
+use crate::line::{millis, Line};
 use crate::{Segment, Transcript, Word};
 
 /// How srt and vtt are cut into cues; other formats ignore it. The default writes one cue per
