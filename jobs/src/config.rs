@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use vocab::{Clustering, Preset};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -254,52 +255,11 @@ pub struct WorkerSettings {
     /// `speaker_threshold`) or `spectral` (the number of speakers from the eigengap, no
     /// threshold; with CAM++ and segmentation it scores AMI 17.9 % pooled).
     #[serde(default)]
-    pub speaker_clustering: SpeakerClustering,
-}
-
-/// `worker.speaker_clustering`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SpeakerClustering {
-    #[default]
-    Agglomerative,
-    Spectral,
+    pub speaker_clustering: Clustering,
 }
 
 fn default_model_cache_size() -> usize {
     2
-}
-
-/// A named bundle of decoding settings. Every field is optional: a job's own options win.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Preset {
-    #[serde(default)]
-    pub description: String,
-    pub model: Option<String>,
-    pub beam_size: Option<u32>,
-    pub batch_size: Option<u32>,
-    pub word_timestamps: Option<bool>,
-    pub diarize: Option<bool>,
-    /// Decode without timestamp tokens, one segment per VAD chunk (faster-whisper's batched
-    /// pipeline and WhisperX do this; word timestamps still time every word).
-    pub without_timestamps: Option<bool>,
-    /// Silero speech onset probability (0..1).
-    pub vad_onset: Option<f32>,
-    /// Silero speech offset probability (0..1, at most the onset).
-    pub vad_offset: Option<f32>,
-    /// Longest chunk handed to Whisper, in seconds (1..30).
-    pub chunk_size: Option<f32>,
-    /// Devices in order of preference (`cuda`, `cuda:N`, `cpu`, `auto`): a worker uses the first
-    /// its machine has, and fails the job if it has none of them. Default: the worker's device.
-    pub device: Option<Vec<String>>,
-    /// `auto` (f32 on CPU, f16 on CUDA), `float32` or `float16` (computed as f32 on a CPU).
-    pub compute_type: Option<String>,
-    /// Which bundled speaker model diarizes: `resemblyzer` (cheap) or `campplus` (CAM++ with
-    /// segmentation and spectral clustering: about half Resemblyzer's error on meetings, at
-    /// several times its cost). Default: the worker's (`worker.speaker_model` and the settings
-    /// beside it; Resemblyzer unless changed).
-    pub speaker_model: Option<String>,
 }
 
 /// Variables that choose how configuration loads rather than what it says.
@@ -327,7 +287,7 @@ impl Settings {
     }
 
     pub fn load_from(dir: &Path, environment: &str) -> Result<Self, ConfigError> {
-        let mut settings: Settings = config::Config::builder()
+        let layers = config::Config::builder()
             // The shipped files are built in, so a binary run from any directory has every
             // setting; files on disk override them.
             .add_source(config::File::from_str(include_str!("../../config/default.toml"), config::FileFormat::Toml))
@@ -344,8 +304,17 @@ impl Settings {
                     .try_parsing(true)
                     .source(Some(setting_variables())),
             )
-            .build()?
-            .try_deserialize()?;
+            .build()?;
+        // Each preset alone first, so that an error names its preset.
+        let presets = match layers.get::<BTreeMap<String, config::Value>>("presets") {
+            Err(config::ConfigError::NotFound(_)) => BTreeMap::new(),
+            found => found?,
+        };
+        for (name, preset) in presets {
+            let name = name.to_uppercase();
+            preset.try_deserialize::<Preset>().map_err(|e| ConfigError::Invalid(format!("presets.{name}: {e}")))?;
+        }
+        let mut settings: Settings = layers.try_deserialize()?;
         // The config crate lower-cases keys; preset names are conventionally upper case.
         settings.presets =
             std::mem::take(&mut settings.presets).into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
@@ -385,34 +354,7 @@ impl Settings {
             return invalid("metrics.refresh_secs must be positive".into());
         }
         for (name, p) in &self.presets {
-            let unit = |v: Option<f32>| v.is_none_or(|x| (0.0..=1.0).contains(&x));
-            if !unit(p.vad_onset)
-                || !unit(p.vad_offset)
-                || p.vad_offset.zip(p.vad_onset).is_some_and(|(off, on)| off > on)
-            {
-                return invalid(format!("presets.{name}: vad_onset and vad_offset must lie in 0..1, offset <= onset"));
-            }
-            if p.chunk_size.is_some_and(|c| !(1.0..=30.0).contains(&c)) {
-                return invalid(format!("presets.{name}: chunk_size must lie in 1..30 seconds"));
-            }
-            let known_device = |d: &str| {
-                matches!(d, "cpu" | "cuda" | "auto")
-                    || d.strip_prefix("cuda:").is_some_and(|n| n.parse::<u32>().is_ok())
-            };
-            if p.device.as_ref().is_some_and(|l| l.is_empty() || !l.iter().all(|d| known_device(d))) {
-                return invalid(format!("presets.{name}: device must list cpu, cuda, cuda:N or auto"));
-            }
-            if p.compute_type.as_deref().is_some_and(|c| !matches!(c, "auto" | "float32" | "float16")) {
-                return invalid(format!(
-                    "presets.{name}: compute_type must be auto, float32 or float16 (int8 is not implemented)"
-                ));
-            }
-            if p.speaker_model.as_deref().is_some_and(|m| !matches!(m, "resemblyzer" | "campplus")) {
-                return invalid(format!("presets.{name}: speaker_model must be resemblyzer or campplus"));
-            }
-            if p.beam_size == Some(0) || p.batch_size == Some(0) {
-                return invalid(format!("presets.{name}: beam_size and batch_size must be at least 1"));
-            }
+            p.validate().map_err(|e| ConfigError::Invalid(format!("presets.{name}: {e}")))?;
         }
         if self.preset(&self.jobs.default_preset).is_none() {
             return invalid(format!("jobs.default_preset {:?} is not a defined preset", self.jobs.default_preset));

@@ -1,19 +1,51 @@
-//! Group commit for submissions. Each submission goes into a channel with a reply slot; one task
-//! takes what is waiting (one at least, at most [`MAX_BATCH`]), inserts it all with one statement
-//! ([`JobStore::insert_batch`]), dispatches the new jobs in one Redis pipeline and answers each.
-//! There is no timer: under load batches form by themselves while the previous one commits, and a
-//! lone submission goes at once. Answers come only after the commit, so nothing acknowledged is lost.
+//! The enqueuer: a submission is inserted in PostgreSQL, then dispatched on Redis to wake a
+//! worker. [`enqueue`] does one. [`Enqueuer`] commits in groups: each submission goes into a
+//! channel with a reply slot; one task takes what is waiting (one at least, at most
+//! [`MAX_BATCH`]), inserts it all with one statement ([`JobStore::insert_batch`]), dispatches the
+//! new jobs in one Redis pipeline and answers each. There is no timer: under load batches form
+//! by themselves while the previous one commits, and a lone submission goes at once. Answers
+//! come only after the commit, so nothing acknowledged is lost.
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::maintenance::{enqueue_as, EnqueueError};
 use crate::queue::Queue;
-use crate::store::{Inserted, JobStore, NewJob, Submission, Submitter};
+use crate::store::{Inserted, JobStore, NewJob, StoreError, Submission, Submitter};
 
 /// Most submissions in one statement: big enough to amortise a commit, small enough that one
 /// batch stays a few milliseconds of work.
 pub const MAX_BATCH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The batching task stopped before answering (it panicked); the job may or may not exist.
+    #[error("the submission was dropped before it was answered")]
+    Abandoned,
+}
+
+/// Inserts a job and wakes a worker. If Redis is unreachable the job stays queued in
+/// PostgreSQL and the reconciler dispatches it later, so the submission still succeeds.
+pub async fn enqueue(store: &JobStore, queue: &Queue, job: NewJob) -> Result<Inserted, EnqueueError> {
+    enqueue_as(store, queue, job, &Submitter::default()).await
+}
+
+/// [`enqueue`] for a submitter: the job is theirs, and their queue limit applies.
+pub async fn enqueue_as(
+    store: &JobStore,
+    queue: &Queue,
+    job: NewJob,
+    submitter: &Submitter,
+) -> Result<Inserted, EnqueueError> {
+    let inserted = store.insert_as(job, submitter).await?;
+    if let Inserted::Created(job) = &inserted {
+        if let Err(e) = queue.dispatch(job.id).await {
+            warn!(job_id = %job.id, error = %e, "dispatch failed; the reconciler will retry");
+        }
+    }
+    Ok(inserted)
+}
 
 struct Pending {
     submission: Submission,

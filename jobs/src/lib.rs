@@ -3,7 +3,6 @@
 
 pub mod config;
 pub mod enqueuer;
-pub mod keys;
 pub mod maintenance;
 pub mod model;
 pub mod net;
@@ -12,16 +11,13 @@ pub mod runtime;
 pub mod storage;
 pub mod store;
 pub mod validate;
-pub mod webhooks;
 
-pub use config::{Settings, SpeakerClustering, WorkerSettings};
-pub use enqueuer::Enqueuer;
-pub use keys::{ApiKey, KeyLookup, NewApiKey};
-pub use maintenance::{enqueue, enqueue_as};
-pub use model::{Fence, Job, JobInput, JobOptions, JobStatus, LogLevel, LogLine, Outcome, Task, WorkerInfo};
+pub use config::{Settings, WorkerSettings};
+pub use enqueuer::{enqueue, enqueue_as, Enqueuer};
+pub use model::{Fence, Job, JobInput, JobStatus, LogLevel, LogLine, Outcome, WorkerInfo};
 pub use queue::{Consumer, Delivery, Queue, QueueError};
 pub use storage::AudioStorage;
 pub use store::{
-    CancelOutcome, Inserted, JobPartials, JobStore, ListFilter, NewJob, PartialsCursor, StoreError, Submission,
-    Submitter,
+    ApiKey, CancelOutcome, Inserted, JobPartials, JobStore, KeyLookup, ListFilter, NewApiKey, NewJob, PartialsCursor,
+    StoreError, Submission, Submitter,
 };

@@ -8,38 +8,7 @@ use uuid::Uuid;
 
 use crate::model::JobStatus;
 use crate::queue::Queue;
-use crate::store::{Inserted, JobStore, NewJob, StoreError, Submitter};
-
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The batching task stopped before answering (it panicked); the job may or may not exist.
-    #[error("the submission was dropped before it was answered")]
-    Abandoned,
-}
-
-/// Inserts a job and wakes a worker. If Redis is unreachable the job stays queued in
-/// PostgreSQL and the reconciler dispatches it later, so the submission still succeeds.
-pub async fn enqueue(store: &JobStore, queue: &Queue, job: NewJob) -> Result<Inserted, EnqueueError> {
-    enqueue_as(store, queue, job, &Submitter::default()).await
-}
-
-/// [`enqueue`] for a submitter: the job is theirs, and their queue limit applies.
-pub async fn enqueue_as(
-    store: &JobStore,
-    queue: &Queue,
-    job: NewJob,
-    submitter: &Submitter,
-) -> Result<Inserted, EnqueueError> {
-    let inserted = store.insert_as(job, submitter).await?;
-    if let Inserted::Created(job) = &inserted {
-        if let Err(e) = queue.dispatch(job.id).await {
-            warn!(job_id = %job.id, error = %e, "dispatch failed; the reconciler will retry");
-        }
-    }
-    Ok(inserted)
-}
+use crate::store::{JobStore, StoreError};
 
 /// One pass of the reaper: expired leases go back to the queue (and are dispatched) or end.
 pub async fn reap_once(store: &JobStore, queue: &Queue) -> Result<usize, StoreError> {

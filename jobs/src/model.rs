@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
+use vocab::JobOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -52,45 +53,6 @@ pub enum JobInput {
     Url { url: String },
     /// A file on the server, already checked to lie inside an input root.
     Path { path: String },
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    #[default]
-    Transcribe,
-    Translate,
-}
-
-/// What the client asks of the transcription. Every field is optional; the preset fills gaps.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobOptions {
-    /// Preset name, e.g. `HIGH_ACCURACY` or `LOW_LATENCY`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preset: Option<String>,
-    /// Spoken language (ISO 639-1, e.g. `en`); detected when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-    /// Restricts language detection to these languages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_languages: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<Task>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub word_timestamps: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diarize: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_speakers: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_speakers: Option<u32>,
-    /// Text that primes the decoder: names, spellings, style.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial_prompt: Option<String>,
-    /// Model name, e.g. `tiny.en`, `base`, or one the operator installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
 }
 
 /// A job row, without its result.

@@ -95,40 +95,22 @@ pub struct Versioned {
 impl JobStore {
     /// The stored runtime settings over the files' values.
     pub async fn runtime_settings(&self, defaults: &RuntimeSettings) -> Result<Versioned> {
-        let row: Option<(i64, serde_json::Value, DateTime<Utc>)> =
-            sqlx::query_as("SELECT version, settings, updated_at FROM runtime_config")
-                .fetch_optional(self.pool())
-                .await?;
-        let Some((version, stored, updated_at)) = row else {
+        let Some(stored) = self.stored_runtime().await? else {
             return Ok(Versioned { version: 0, settings: defaults.clone(), updated_at: None });
         };
         // Stored fields override; fields a newer release added fall back to the files' values.
         let mut merged = serde_json::to_value(defaults).expect("plain data serializes");
-        if let (Some(base), serde_json::Value::Object(stored)) = (merged.as_object_mut(), stored) {
+        if let (Some(base), serde_json::Value::Object(stored)) = (merged.as_object_mut(), stored.settings) {
             base.extend(stored);
         }
         let settings = serde_json::from_value(merged).unwrap_or_else(|_| defaults.clone());
-        Ok(Versioned { version, settings, updated_at: Some(updated_at) })
-    }
-
-    /// The version alone: what processes poll.
-    pub async fn runtime_version(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COALESCE((SELECT version FROM runtime_config), 0)")
-            .fetch_one(self.pool())
-            .await?)
+        Ok(Versioned { version: stored.version, settings, updated_at: Some(stored.updated_at) })
     }
 
     /// Stores new runtime settings and bumps the version.
     pub async fn save_runtime_settings(&self, settings: &RuntimeSettings) -> Result<Versioned> {
-        let (version, updated_at): (i64, DateTime<Utc>) = sqlx::query_as(
-            "INSERT INTO runtime_config (id, version, settings) VALUES (true, 1, $1)
-             ON CONFLICT (id) DO UPDATE SET version = runtime_config.version + 1, settings = EXCLUDED.settings,
-                 updated_at = now()
-             RETURNING version, updated_at",
-        )
-        .bind(sqlx::types::Json(settings))
-        .fetch_one(self.pool())
-        .await?;
+        let document = serde_json::to_value(settings).expect("plain data serializes");
+        let (version, updated_at) = self.store_runtime(&document).await?;
         Ok(Versioned { version, settings: settings.clone(), updated_at: Some(updated_at) })
     }
 }

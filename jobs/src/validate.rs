@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Settings;
-use crate::model::JobOptions;
+use vocab::JobOptions;
 
 /// Whisper's languages (ISO 639-1 and the few codes Whisper adds).
 pub const LANGUAGES: &[&str] = &[

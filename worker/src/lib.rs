@@ -233,8 +233,8 @@ pub fn pipeline_config(worker: &jobs::WorkerSettings) -> speech::PipelineConfig 
         speaker_threshold: worker.speaker_threshold,
         speaker_segmentation: worker.speaker_segmentation,
         speaker_clustering: match worker.speaker_clustering {
-            jobs::SpeakerClustering::Agglomerative => speech::diarize::Clustering::Agglomerative,
-            jobs::SpeakerClustering::Spectral => speech::diarize::Clustering::Spectral,
+            vocab::Clustering::Agglomerative => speech::diarize::Clustering::Agglomerative,
+            vocab::Clustering::Spectral => speech::diarize::Clustering::Spectral,
         },
         model_cache: Some(worker.model_cache_size),
         ..Default::default()

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use jobs::{JobOptions, Settings, Task};
+use jobs::Settings;
+use vocab::{ComputeType, JobOptions, Task};
 
 #[derive(Debug, clap::Args)]
 pub struct TranscribeArgs {
@@ -74,15 +75,9 @@ pub struct TranscribeArgs {
 
 pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let format: transcript::Format = args.format.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let task = match args.task.as_str() {
-        "transcribe" => Task::Transcribe,
-        "translate" => Task::Translate,
-        other => bail!("--task must be transcribe or translate, not {other:?}"),
-    };
-    if let Some(ct) =
-        args.compute_type.as_deref().filter(|ct| !matches!(*ct, "default" | "auto" | "float32" | "float16"))
-    {
-        bail!("--compute-type {ct} is not supported: use auto, float32 or float16 (int8 is not implemented)");
+    let task: Task = args.task.parse().context("--task")?;
+    if let Some(ct) = &args.compute_type {
+        ct.parse::<ComputeType>().context("--compute-type")?;
     }
     if !args.file.is_file() {
         bail!("no such file: {}", args.file.display());

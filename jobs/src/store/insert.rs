@@ -2,9 +2,10 @@
 
 use sqlx::Row;
 use uuid::Uuid;
+use vocab::JobOptions;
 
 use super::{JobStore, Result, StoreError, JOB_COLUMNS};
-use crate::model::{Job, JobInput, JobOptions};
+use crate::model::{Job, JobInput};
 
 /// A job about to be inserted.
 #[derive(Debug, Clone)]

@@ -9,20 +9,26 @@ use sqlx::Postgres;
 
 mod batch;
 mod insert;
+mod keys;
 mod lease;
 mod logs;
 mod manage;
 mod partials;
+mod runtime;
 mod stats;
 mod upkeep;
+mod webhooks;
 mod workers;
 
 pub use batch::Submission;
 pub use insert::{Inserted, NewJob, Submitter};
+pub use keys::{ApiKey, KeyLookup, NewApiKey};
 pub use manage::{CancelOutcome, ListFilter};
 pub use partials::{JobPartials, PartialsCursor};
+pub use runtime::StoredRuntime;
 pub use stats::{FinishedJob, QueueCounts};
 pub use upkeep::Reaped;
+pub use webhooks::{DueDelivery, WebhookDelivery};
 
 const JOB_COLUMNS: &str = "id, status, stage, progress, input, options, duration_secs, attempt, max_attempts, \
      worker_id, lease_until, cancel_requested, error_code, error_message, created_at, started_at, finished_at, owner, callback_url, purged_at";

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::store::{JobStore, Result};
+use super::{JobStore, Result};
 
 const KEY_COLUMNS: &str = "id, name, prefix, admin, max_queued, created_at, revoked_at";
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::store::{JobStore, Result};
+use super::{JobStore, Result};
 
 /// A delivery due now, taken by this process for one attempt.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,7 +20,7 @@ pub struct DueDelivery {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct Delivery {
+pub struct WebhookDelivery {
     pub id: i64,
     pub job_id: Uuid,
     pub url: String,
@@ -82,7 +82,7 @@ impl JobStore {
     }
 
     /// The deliveries of one job, oldest first.
-    pub async fn deliveries(&self, job_id: Uuid) -> Result<Vec<Delivery>> {
+    pub async fn deliveries(&self, job_id: Uuid) -> Result<Vec<WebhookDelivery>> {
         Ok(sqlx::query_as(
             "SELECT id, job_id, url, status, attempts, last_error, next_attempt_at, finished_at
              FROM webhook_deliveries WHERE job_id = $1 ORDER BY id",
