@@ -57,13 +57,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve() -> anyhow::Result<()> {
     telemetry::init();
-    let settings = jobs::Settings::load().context("loading configuration")?;
+    let settings = api::config::Settings::load().context("loading configuration")?;
     let app = Application::build(settings).await?;
     app.run_until_stopped().await.context("serving HTTP")
 }
 
 async fn keys(command: KeysCommand) -> anyhow::Result<()> {
-    let settings = jobs::Settings::load().context("loading configuration")?;
+    let settings = api::config::Settings::load().context("loading configuration")?;
     let store = jobs::JobStore::connect(&settings.database.url, 2).await.context("connecting to PostgreSQL")?;
     match command {
         KeysCommand::Create { name, admin, max_queued } => {

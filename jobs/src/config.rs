@@ -1,84 +1,44 @@
-//! Layered configuration: `config/default.toml`, `config/presets.toml`, then
-//! `config/<APP_ENVIRONMENT>.toml`, then `APP_`-prefixed environment variables.
+//! Configuration: the sections both processes read ([`Settings`]) and the loader every process
+//! uses for its own settings, layered: the shipped `config/default.toml` and
+//! `config/presets.toml`, then the same files in the configuration directory, then
+//! `config/<APP_ENVIRONMENT>.toml`, then `APP_`-prefixed environment variables. The api
+//! (`api::config`) and the worker (`worker::config`) add their own sections to these.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use vocab::{Clustering, Preset};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use vocab::Preset;
 
+/// The sections both the api and the worker read. A process's settings flatten this and add
+/// their own sections, so it cannot refuse unknown keys itself; [`load_from`] checks the
+/// section names instead, and each section refuses unknown keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
-    pub api: ApiSettings,
     pub jobs: JobSettings,
     pub storage: StorageSettings,
     pub inputs: InputSettings,
     pub queue: QueueSettings,
-    pub worker: WorkerSettings,
-    #[serde(default)]
-    pub metrics: MetricsSettings,
-    #[serde(default)]
-    pub webhooks: WebhookSettings,
     #[serde(default)]
     pub runtime: RuntimePollSettings,
-    #[serde(default)]
-    pub openai: OpenAiSettings,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "upper_case_names")]
     pub presets: BTreeMap<String, Preset>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSettings {
-    /// How often the api counts jobs by state and live workers for `/metrics`, and folds newly
-    /// finished jobs into its duration histograms.
-    pub refresh_secs: f64,
-}
+/// Every section a configuration file may have, whichever process reads it.
+pub const SECTIONS: &[&str] = &[
+    "database", "redis", "api", "jobs", "storage", "inputs", "queue", "worker", "metrics", "webhooks", "runtime",
+    "openai", "presets",
+];
 
-impl Default for MetricsSettings {
-    fn default() -> Self {
-        Self { refresh_secs: 15.0 }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookSettings {
-    /// Signs webhooks of jobs submitted without an API key (open mode). Jobs of a key are signed
-    /// with that key's own secret. Empty: `callback_url` is refused in open mode.
-    pub secret: String,
-    /// Attempts per delivery, the first included.
-    pub max_attempts: u32,
-    /// Wait after the first failed attempt; it doubles after each further one (at most an hour).
-    pub backoff_secs: f64,
-    /// Time limit of one attempt (connecting and answering).
-    pub timeout_secs: f64,
-    /// How often each api process looks for due deliveries.
-    pub poll_secs: f64,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self { secret: String::new(), max_attempts: 8, backoff_secs: 2.0, timeout_secs: 10.0, poll_secs: 1.0 }
-    }
-}
-
-impl WebhookSettings {
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
-        Duration::from_secs_f64((self.backoff_secs * factor).min(3600.0))
-    }
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.timeout_secs)
-    }
-    pub fn poll(&self) -> Duration {
-        Duration::from_secs_f64(self.poll_secs)
-    }
+/// The config crate lower-cases keys; preset names are conventionally upper case.
+fn upper_case_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, Preset>, D::Error> {
+    let presets = BTreeMap::<String, Preset>::deserialize(deserializer)?;
+    Ok(presets.into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,32 +66,6 @@ impl RuntimePollSettings {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OpenAiSettings {
-    /// How long `POST /v1/audio/transcriptions` waits for its job before answering 504 (the job
-    /// goes on).
-    pub wait_secs: f64,
-}
-
-impl Default for OpenAiSettings {
-    fn default() -> Self {
-        Self { wait_secs: 600.0 }
-    }
-}
-
-impl OpenAiSettings {
-    pub fn wait(&self) -> Duration {
-        Duration::from_secs_f64(self.wait_secs)
-    }
-}
-
-impl MetricsSettings {
-    pub fn refresh(&self) -> Duration {
-        Duration::from_secs_f64(self.refresh_secs)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
@@ -144,30 +78,6 @@ pub struct RedisSettings {
     pub url: String,
     /// Every key and channel starts with this, so several deployments (or tests) share a server.
     pub key_prefix: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiSettings {
-    pub host: String,
-    pub port: u16,
-    pub max_upload_mb: u64,
-    pub workers: usize,
-    /// Longest a status read may come from memory before the job is read again; PostgreSQL
-    /// notifications invalidate it sooner. 0: every status read goes to PostgreSQL.
-    #[serde(default = "default_status_cache_secs")]
-    pub status_cache_secs: f64,
-}
-
-fn default_status_cache_secs() -> f64 {
-    1.0
-}
-
-impl ApiSettings {
-    /// `None` when status reads are not cached.
-    pub fn status_cache_ttl(&self) -> Option<Duration> {
-        (self.status_cache_secs > 0.0).then(|| Duration::from_secs_f64(self.status_cache_secs))
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,40 +138,6 @@ impl QueueSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerSettings {
-    pub models_dir: PathBuf,
-    pub work_dir: PathBuf,
-    pub device: String,
-    /// Whisper models kept loaded, least recently used dropped first.
-    #[serde(default = "default_model_cache_size")]
-    pub model_cache_size: usize,
-    /// A TorchScript speaker-embedding module (`waveform [B, T] -> [B, D]`, 16 kHz) used for
-    /// diarization instead of Resemblyzer.
-    #[serde(default)]
-    pub speaker_model: Option<PathBuf>,
-    /// Cosine similarity below which clusters are different speakers; set it with `speaker_model`
-    /// (the default, 0.75, suits Resemblyzer).
-    #[serde(default)]
-    pub speaker_threshold: Option<f32>,
-    /// Overlap-aware speech regions for diarization from pyannote's segmentation-3.0
-    /// (`models_dir/pyannote-segmentation/`). Pays off with a strong `speaker_model` (CAM++: AMI
-    /// DER 41.8 / 27.1 % -> 22.9 / 24.1 %); Resemblyzer's embeddings of the shorter one-speaker
-    /// stretches are too unreliable, so it is off by default.
-    #[serde(default)]
-    pub speaker_segmentation: bool,
-    /// How speaker embeddings become speakers: `agglomerative` (default; a similarity threshold,
-    /// `speaker_threshold`) or `spectral` (the number of speakers from the eigengap, no
-    /// threshold; with CAM++ and segmentation it scores AMI 17.9 % pooled).
-    #[serde(default)]
-    pub speaker_clustering: Clustering,
-}
-
-fn default_model_cache_size() -> usize {
-    2
-}
-
 /// Variables that choose how configuration loads rather than what it says.
 const CONTROL_VARIABLES: &[&str] = &["APP_ENVIRONMENT", "APP_CONFIG_DIR", "APP_LOG_JSON"];
 
@@ -278,46 +154,56 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-impl Settings {
-    /// Loads from `APP_CONFIG_DIR` (default `config/`) and the environment.
-    pub fn load() -> Result<Self, ConfigError> {
-        let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
-        let environment = std::env::var("APP_ENVIRONMENT").unwrap_or_else(|_| "local".into());
-        Self::load_from(Path::new(&dir), &environment)
-    }
+/// Loads a process's settings from `APP_CONFIG_DIR` (default `config/`) and the environment.
+pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
+    let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
+    let environment = std::env::var("APP_ENVIRONMENT").unwrap_or_else(|_| "local".into());
+    load_from(Path::new(&dir), &environment)
+}
 
+/// Loads a process's settings from `dir`; the caller validates them.
+pub fn load_from<T: DeserializeOwned>(dir: &Path, environment: &str) -> Result<T, ConfigError> {
+    let layers = config::Config::builder()
+        // The shipped files are built in, so a binary run from any directory has every
+        // setting; files on disk override them.
+        .add_source(config::File::from_str(include_str!("../../config/default.toml"), config::FileFormat::Toml))
+        .add_source(config::File::from_str(include_str!("../../config/presets.toml"), config::FileFormat::Toml))
+        .add_source(config::File::from(dir.join("default.toml")).required(false))
+        .add_source(config::File::from(dir.join("presets.toml")).required(false))
+        .add_source(config::File::from(dir.join(format!("{environment}.toml"))).required(false))
+        .add_source(
+            config::Environment::with_prefix("APP")
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("inputs.path_roots")
+                .try_parsing(true)
+                .source(Some(setting_variables())),
+        )
+        .build()?;
+    let sections = layers.clone().try_deserialize::<BTreeMap<String, config::Value>>()?;
+    if let Some(unknown) = sections.keys().find(|k| !SECTIONS.contains(&k.as_str())) {
+        return Err(ConfigError::Invalid(format!(
+            "unknown section `{unknown}`, expected one of {}",
+            SECTIONS.join(", ")
+        )));
+    }
+    // Each preset alone first, so that an error names its preset.
+    let presets = match layers.get::<BTreeMap<String, config::Value>>("presets") {
+        Err(config::ConfigError::NotFound(_)) => BTreeMap::new(),
+        found => found?,
+    };
+    for (name, preset) in presets {
+        let name = name.to_uppercase();
+        preset.try_deserialize::<Preset>().map_err(|e| ConfigError::Invalid(format!("presets.{name}: {e}")))?;
+    }
+    Ok(layers.try_deserialize()?)
+}
+
+impl Settings {
+    /// The shared sections alone (what the `jobs` tests read).
     pub fn load_from(dir: &Path, environment: &str) -> Result<Self, ConfigError> {
-        let layers = config::Config::builder()
-            // The shipped files are built in, so a binary run from any directory has every
-            // setting; files on disk override them.
-            .add_source(config::File::from_str(include_str!("../../config/default.toml"), config::FileFormat::Toml))
-            .add_source(config::File::from_str(include_str!("../../config/presets.toml"), config::FileFormat::Toml))
-            .add_source(config::File::from(dir.join("default.toml")).required(false))
-            .add_source(config::File::from(dir.join("presets.toml")).required(false))
-            .add_source(config::File::from(dir.join(format!("{environment}.toml"))).required(false))
-            .add_source(
-                config::Environment::with_prefix("APP")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .list_separator(",")
-                    .with_list_parse_key("inputs.path_roots")
-                    .try_parsing(true)
-                    .source(Some(setting_variables())),
-            )
-            .build()?;
-        // Each preset alone first, so that an error names its preset.
-        let presets = match layers.get::<BTreeMap<String, config::Value>>("presets") {
-            Err(config::ConfigError::NotFound(_)) => BTreeMap::new(),
-            found => found?,
-        };
-        for (name, preset) in presets {
-            let name = name.to_uppercase();
-            preset.try_deserialize::<Preset>().map_err(|e| ConfigError::Invalid(format!("presets.{name}: {e}")))?;
-        }
-        let mut settings: Settings = layers.try_deserialize()?;
-        // The config crate lower-cases keys; preset names are conventionally upper case.
-        settings.presets =
-            std::mem::take(&mut settings.presets).into_iter().map(|(k, v)| (k.to_uppercase(), v)).collect();
+        let settings: Self = load_from(dir, environment)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -334,24 +220,8 @@ impl Settings {
         if q.reaper_interval_secs <= 0.0 || q.dispatch_interval_secs <= 0.0 || q.progress_interval_secs < 0.0 {
             return invalid("queue intervals must be positive".into());
         }
-        let w = &self.webhooks;
-        if w.max_attempts < 1 || w.backoff_secs < 0.0 || w.timeout_secs <= 0.0 || w.poll_secs <= 0.0 {
-            return invalid(
-                "webhooks: max_attempts must be at least 1, backoff_secs not negative, timeout_secs and poll_secs positive"
-                    .into(),
-            );
-        }
         if self.runtime.poll_secs <= 0.0 || self.runtime.retention_pass_secs <= 0.0 {
             return invalid("runtime.poll_secs and runtime.retention_pass_secs must be positive".into());
-        }
-        if self.openai.wait_secs <= 0.0 {
-            return invalid("openai.wait_secs must be positive".into());
-        }
-        if !(0.0..=3600.0).contains(&self.api.status_cache_secs) {
-            return invalid("api.status_cache_secs must lie in 0..3600".into());
-        }
-        if self.metrics.refresh_secs <= 0.0 {
-            return invalid("metrics.refresh_secs must be positive".into());
         }
         for (name, p) in &self.presets {
             p.validate().map_err(|e| ConfigError::Invalid(format!("presets.{name}: {e}")))?;

@@ -12,7 +12,7 @@ pub mod storage;
 pub mod store;
 pub mod validate;
 
-pub use config::{Settings, WorkerSettings};
+pub use config::Settings;
 pub use enqueuer::{enqueue, enqueue_as, Enqueuer};
 pub use model::{Fence, Job, JobInput, JobStatus, LogLevel, LogLine, Outcome, WorkerInfo};
 pub use queue::{Consumer, Delivery, Queue, QueueError};

@@ -31,11 +31,11 @@ pub struct RuntimeSettings {
 }
 
 impl RuntimeSettings {
-    /// The configuration files' values.
-    pub fn defaults(settings: &Settings) -> Self {
+    /// The configuration files' values; `max_upload_mb` is the api's `api.max_upload_mb`.
+    pub fn defaults(settings: &Settings, max_upload_mb: u64) -> Self {
         Self {
             default_preset: settings.jobs.default_preset.clone(),
-            max_upload_mb: settings.api.max_upload_mb,
+            max_upload_mb,
             retention_hours: settings.jobs.retention_hours,
         }
     }

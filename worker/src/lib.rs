@@ -1,6 +1,7 @@
 //! The worker: takes job ids from the Redis stream, claims them in PostgreSQL, runs the speech
 //! pipeline, and writes the outcome behind a fence. Also runs the reaper and the reconciler.
 
+pub mod config;
 mod fetch;
 mod job;
 mod observer;
@@ -13,9 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::StreamExt;
-use jobs::{AudioStorage, Delivery, JobStore, Queue, Settings, WorkerInfo};
+use jobs::{AudioStorage, Delivery, JobStore, Queue, WorkerInfo};
 use tracing::{info, warn};
 use uuid::Uuid;
+
+use crate::config::{Settings, WorkerSettings};
 
 /// The job this process is running and the flag that stops it.
 type Current = Arc<Mutex<Option<(Uuid, Arc<AtomicBool>)>>>;
@@ -46,7 +49,7 @@ impl Worker {
         let fetcher = fetch::Fetcher::new(storage, settings.inputs.clone(), settings.worker.work_dir.clone())?;
         let pipeline =
             speech::Pipeline::new(pipeline_config(&settings.worker)).context("starting the speech pipeline")?;
-        let runtime = Arc::new(jobs::runtime::Runtime::new(jobs::runtime::RuntimeSettings::defaults(&settings)));
+        let runtime = Arc::new(jobs::runtime::Runtime::new(settings.runtime_defaults()));
         if let Err(e) = runtime.refresh(&store).await {
             warn!(error = %e, "could not read the runtime settings; using the configuration files' values");
         }
@@ -225,7 +228,7 @@ async fn listen_for_gc(worker: Arc<Worker>) {
 }
 
 /// The speech pipeline's settings from the worker's (`worker transcribe` overrides some).
-pub fn pipeline_config(worker: &jobs::WorkerSettings) -> speech::PipelineConfig {
+pub fn pipeline_config(worker: &WorkerSettings) -> speech::PipelineConfig {
     speech::PipelineConfig {
         models_dir: worker.models_dir.clone(),
         device: Some(worker.device.clone()),

@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
-                let settings = jobs::Settings::load().context("loading configuration")?;
+                let settings = worker::config::Settings::load().context("loading configuration")?;
                 let worker = worker::Worker::build(settings).await?;
                 worker.run(shutdown_signal()).await
             })

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use jobs::Settings;
 use vocab::{ComputeType, JobOptions, Task};
+
+use crate::config::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct TranscribeArgs {
