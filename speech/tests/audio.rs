@@ -1,19 +1,13 @@
-//! Decoding real files and broken ones. Uses the evaluation audio under /work/shared/evaldata
-//! (or `$EVALDATA_AUDIO`) and the `ffmpeg`/`ffprobe` tools to make and measure test files.
+//! Decoding real files and broken ones. Uses the recordings under tests/data/ and the
+//! `ffmpeg`/`ffprobe` tools to make and measure test files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use speech::audio::{decode_file, AudioError, AudioReader, SAMPLE_RATE};
+use testkit::fixture;
 
 const SR: f64 = SAMPLE_RATE as f64;
-
-fn evaldata(rel: &str) -> PathBuf {
-    let dir = std::env::var("EVALDATA_AUDIO").unwrap_or_else(|_| "/work/shared/evaldata/audio".into());
-    let path = Path::new(&dir).join(rel);
-    assert!(path.is_file(), "missing test audio {}: set EVALDATA_AUDIO to the evaldata/audio folder", path.display());
-    path
-}
 
 fn tool(name: &str, args: &[&str]) -> String {
     let out = Command::new(name)
@@ -33,6 +27,14 @@ fn ffmpeg(args: &[&str]) {
 fn ffprobe_duration(path: &Path) -> f64 {
     let args = ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path.to_str().unwrap()];
     tool("ffprobe", &args).trim().parse().expect("ffprobe prints a duration")
+}
+
+/// The AMI excerpt as the 32-bit float WAV it was published as, written into `dir`: the fixture
+/// is its lossless FLAC (every sample is a 16-bit value), the WAV is for the WAV fast path.
+fn float_wav(dir: &Path) -> PathBuf {
+    let wav = dir.join("dev00.wav");
+    ffmpeg(&["-i", fixture("ami/dev00.flac").to_str().unwrap(), "-c:a", "pcm_f32le", wav.to_str().unwrap()]);
+    wav
 }
 
 fn rms(x: &[f32]) -> f64 {
@@ -103,7 +105,7 @@ fn reader_is_send() {
 
 #[test]
 fn flac_44k_stereo_resamples_to_16k_mono() {
-    let path = evaldata("jfk.flac");
+    let path = fixture("jfk.flac");
     let samples = decode_ok(&path);
     assert_duration(&samples, 11.0, 0.002, "jfk.flac");
     assert_duration(&samples, ffprobe_duration(&path), 0.002, "jfk.flac vs ffprobe");
@@ -117,7 +119,7 @@ fn same_samples_as_the_ffmpeg_command_whisper_runs() {
     // agree with that to within its 16-bit rounding, for resampled stereo FLAC and MP3 alike.
     let dir = tempfile::tempdir().unwrap();
     for name in ["jfk.flac", "librivox/sonnet1_en.mp3"] {
-        let path = evaldata(name);
+        let path = fixture(name);
         let raw = dir.path().join("out.s16");
         ffmpeg(&["-i", path.to_str().unwrap(), "-f", "s16le", "-ac", "1", "-ar", "16000", raw.to_str().unwrap()]);
         let bytes = std::fs::read(&raw).unwrap();
@@ -132,14 +134,15 @@ fn same_samples_as_the_ffmpeg_command_whisper_runs() {
 
 #[test]
 fn float_wav_takes_the_fast_path_and_matches_ffmpeg() {
-    let path = evaldata("ami/dev00.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let path = float_wav(dir.path());
     let fast = decode_ok(&path);
     let probed = ffprobe_duration(&path);
-    assert_duration(&fast, probed, 1.0 / SR, "ami/dev00.wav");
+    assert_duration(&fast, probed, 1.0 / SR, "dev00.wav");
     assert!((AudioReader::open(&path).unwrap().duration_hint().unwrap() - probed).abs() < 0.001);
+    assert_eq!(fast, decode_ok(&fixture("ami/dev00.flac")), "the FLAC fixture holds the same samples");
 
     // The same samples in Matroska go through FFmpeg: they must come out the same.
-    let dir = tempfile::tempdir().unwrap();
     let mkv = dir.path().join("dev00.mkv");
     ffmpeg(&["-i", path.to_str().unwrap(), "-c:a", "pcm_f32le", mkv.to_str().unwrap()]);
     let slow = decode_ok(&mkv);
@@ -157,12 +160,12 @@ fn int16_wavs_match_ffprobe_and_the_ffmpeg_path() {
         "pyannote/sample.wav",
     ];
     for name in names {
-        let path = evaldata(name);
+        let path = fixture(name);
         let samples = decode_ok(&path);
         assert_duration(&samples, ffprobe_duration(&path), 1.0 / SR, name);
     }
     // FLAC is lossless: decoding it with FFmpeg gives the WAV's samples back exactly.
-    let path = evaldata("librispeech/1221-135766-0002.wav");
+    let path = fixture("librispeech/1221-135766-0002.wav");
     let dir = tempfile::tempdir().unwrap();
     let flac = dir.path().join("copy.flac");
     ffmpeg(&["-i", path.to_str().unwrap(), flac.to_str().unwrap()]);
@@ -171,12 +174,12 @@ fn int16_wavs_match_ffprobe_and_the_ffmpeg_path() {
 
 #[test]
 fn flac_at_16k_and_mp3() {
-    let path = evaldata("librispeech/1089-134686-0000.flac");
+    let path = fixture("librispeech/1089-134686-0000.flac");
     assert_duration(&decode_ok(&path), ffprobe_duration(&path), 1.0 / SR, "librispeech flac");
 
     // ffprobe counts whole MP3 frames; the decoder drops the encoder delay and padding that the
     // LAME header declares (gapless playback), so the decode is a little shorter.
-    let path = evaldata("librivox/sonnet1_en.mp3");
+    let path = fixture("librivox/sonnet1_en.mp3");
     let samples = decode_ok(&path);
     let probed = ffprobe_duration(&path);
     let got = samples.len() as f64 / SR;
@@ -271,7 +274,7 @@ fn streaming_hands_out_bounded_blocks() {
         "16k",
         long.to_str().unwrap(),
     ]);
-    for path in [evaldata("ami/dev00.wav"), evaldata("jfk.flac"), long] {
+    for path in [float_wav(dir.path()), fixture("jfk.flac"), long] {
         let mut reader = AudioReader::open(&path).unwrap();
         let (mut total, mut blocks, mut largest) = (0usize, 0usize, 0usize);
         while let Some(block) = reader.next_block().unwrap() {
@@ -300,7 +303,7 @@ fn odd_file_names_work() {
     names.push(std::os::unix::ffi::OsStringExt::from_vec(b"latin1-\xe9.flac".to_vec()));
     for name in names {
         let path = dir.path().join(&name);
-        std::fs::copy(evaldata("jfk.flac"), &path).unwrap();
+        std::fs::copy(fixture("jfk.flac"), &path).unwrap();
         assert_duration(&decode_ok(&path), 11.0, 0.002, &name.to_string_lossy());
     }
 }
@@ -374,7 +377,7 @@ fn empty_missing_and_unreadable() {
 #[test]
 fn truncated_files() {
     let dir = tempfile::tempdir().unwrap();
-    let full = std::fs::read(evaldata("jfk.flac")).unwrap();
+    let full = std::fs::read(fixture("jfk.flac")).unwrap();
 
     // The first 2 KB hold only FLAC metadata: no audio to speak of.
     let path = dir.path().join("head.flac");

@@ -1,6 +1,5 @@
 //! Speaker diarization with the real Resemblyzer weights and Silero VAD (models/, installed by
-//! scripts/setup-models.sh) on the evaluation audio under /work/shared/evaldata (or
-//! `$EVALDATA`).
+//! scripts/setup-models.sh) on the recordings and reference RTTMs under tests/data/.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -8,23 +7,10 @@ use std::sync::OnceLock;
 use speech::diarize::{assign_speakers, DiarizeOptions, Diarizer, DiarizerConfig, SpeakerTurn};
 use speech::transcript::{Segment, Transcript, Word};
 
-fn models_dir() -> PathBuf {
-    std::env::var("MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("models"))
-}
-
-fn evaldata(rel: &str) -> PathBuf {
-    let dir = std::env::var("EVALDATA").unwrap_or_else(|_| "/work/shared/evaldata".into());
-    let path = Path::new(&dir).join(rel);
-    assert!(path.is_file(), "missing evaluation file {}: set EVALDATA to the evaldata folder", path.display());
-    path
-}
+use testkit::{fixture, models_dir};
 
 fn vad_model() -> PathBuf {
-    let p = models_dir().join("silero-vad").join("silero_vad_windows.jit");
-    assert!(p.is_file(), "missing {}: run scripts/setup-models.sh", p.display());
-    p
+    testkit::model("silero-vad/silero_vad_windows.jit")
 }
 
 fn diarizer() -> &'static Diarizer {
@@ -39,7 +25,7 @@ fn diarizer() -> &'static Diarizer {
 }
 
 fn diarize(rel: &str, options: &DiarizeOptions) -> Vec<SpeakerTurn> {
-    diarizer().diarize_file(&evaldata(rel), &vad_model(), &speech::diarize::vad_options(), options, None).unwrap()
+    diarizer().diarize_file(&fixture(rel), &vad_model(), &speech::diarize::vad_options(), options, None).unwrap()
 }
 
 fn speakers(turns: &[SpeakerTurn]) -> Vec<String> {
@@ -60,7 +46,7 @@ fn well_formed(turns: &[SpeakerTurn]) {
 
 /// Reference turns of recording `uri` from an RTTM file.
 fn rttm(rel: &str, uri: &str) -> Vec<SpeakerTurn> {
-    std::fs::read_to_string(evaldata(rel))
+    std::fs::read_to_string(fixture(rel))
         .unwrap()
         .lines()
         .filter_map(|l| {
@@ -129,7 +115,7 @@ fn der_parts(reference: &[SpeakerTurn], hypothesis: &[SpeakerTurn], duration: f6
 
 #[test]
 fn two_speakers_match_the_reference() {
-    let turns = diarize("audio/pyannote/sample.wav", &DiarizeOptions::default());
+    let turns = diarize("pyannote/sample.wav", &DiarizeOptions::default());
     well_formed(&turns);
     assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
     let reference = rttm("rttm/sample.rttm", "sample");
@@ -137,19 +123,19 @@ fn two_speakers_match_the_reference() {
     println!("sample.wav DER {:.1}%", 100.0 * d);
     assert!(d <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d);
     // The same with the number of speakers given.
-    let fixed = diarize("audio/pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(2), ..Default::default() });
+    let fixed = diarize("pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(2), ..Default::default() });
     assert!(der(&reference, &fixed, 30.0) <= 0.20);
 }
 
 #[test]
 fn one_speaker_is_one_speaker() {
-    let turns = diarize("audio/jfk.flac", &DiarizeOptions::default());
+    let turns = diarize("jfk.flac", &DiarizeOptions::default());
     well_formed(&turns);
     assert_eq!(speakers(&turns), ["SPEAKER_00"], "{turns:#?}");
     let speech: f64 = turns.iter().map(|t| t.end - t.start).sum();
     assert!(speech > 6.0, "JFK speaks for most of the 11 s: {turns:#?}");
     // A short file (2 s of it) is one speaker too.
-    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let samples = speech::audio::decode_file(&fixture("jfk.flac")).unwrap();
     let mut s = diarizer().session();
     s.push(&samples[..32_000], 0).unwrap();
     let turns = s.finish(&DiarizeOptions::default()).unwrap();
@@ -192,15 +178,15 @@ fn silence_gives_no_turns() {
 
 #[test]
 fn speaker_bounds_are_honoured() {
-    let one = diarize("audio/pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
+    let one = diarize("pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
     assert_eq!(speakers(&one), ["SPEAKER_00"]);
-    let three = diarize("audio/pyannote/sample.wav", &DiarizeOptions { min_speakers: Some(3), ..Default::default() });
+    let three = diarize("pyannote/sample.wav", &DiarizeOptions { min_speakers: Some(3), ..Default::default() });
     well_formed(&three);
     assert_eq!(speakers(&three).len(), 3, "{three:#?}");
-    let four = diarize("audio/pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(4), ..Default::default() });
+    let four = diarize("pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(4), ..Default::default() });
     assert_eq!(speakers(&four).len(), 4, "{four:#?}");
     // A bound the audio cannot satisfy (more speakers than windows) does not fail.
-    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let samples = speech::audio::decode_file(&fixture("jfk.flac")).unwrap();
     let mut s = diarizer().session();
     s.push(&samples[..32_000], 0).unwrap();
     let turns = s.finish(&DiarizeOptions { min_speakers: Some(5), ..Default::default() }).unwrap();
@@ -211,7 +197,7 @@ fn speaker_bounds_are_honoured() {
 fn pushes_in_blocks_give_the_same_turns() {
     // Memory is flat because a session only needs blocks: feeding the speech in odd-sized
     // contiguous blocks must not change anything.
-    let samples = speech::audio::decode_file(&evaldata("audio/pyannote/sample.wav")).unwrap();
+    let samples = speech::audio::decode_file(&fixture("pyannote/sample.wav")).unwrap();
     let span = (6 * 16_000)..(30 * 16_000);
     let mut whole = diarizer().session();
     whole.push(&samples[span.clone()], span.start).unwrap();
@@ -237,7 +223,7 @@ fn cancellation_stops_a_session() {
             true
         }
     }
-    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let samples = speech::audio::decode_file(&fixture("jfk.flac")).unwrap();
     let mut s = diarizer().session();
     s.set_observer(&Cancel);
     let r = s.push(&samples, 0).and_then(|_| s.finish(&DiarizeOptions::default()).map(|_| ()));
@@ -293,9 +279,9 @@ fn pipeline_diarizes_with_words() {
     let config = speech::PipelineConfig { models_dir: models_dir(), ..Default::default() };
     let pipeline = speech::Pipeline::new(config).unwrap();
     let options = speech::Options { diarize: true, word_timestamps: true, ..Default::default() };
-    let t = pipeline.run(&evaldata("audio/pyannote/sample.wav"), &options, &Quiet).unwrap();
+    let t = pipeline.run(&fixture("pyannote/sample.wav"), &options, &Quiet).unwrap();
     let turns = t.diarization.clone().expect("diarization");
-    assert_eq!(turns, diarize("audio/pyannote/sample.wav", &DiarizeOptions::default()));
+    assert_eq!(turns, diarize("pyannote/sample.wav", &DiarizeOptions::default()));
     assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"]);
     assert!(der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0) <= 0.20);
     assert!(!t.word_segments.is_empty());
@@ -320,7 +306,7 @@ fn a_torchscript_speaker_model_replaces_resemblyzer() {
     };
     let pipeline = speech::Pipeline::new(config).unwrap();
     let options = speech::Options { diarize: true, max_speakers: Some(3), ..Default::default() };
-    let t = pipeline.run(&evaldata("audio/pyannote/sample.wav"), &options, &Quiet).unwrap();
+    let t = pipeline.run(&fixture("pyannote/sample.wav"), &options, &Quiet).unwrap();
     let turns = t.diarization.expect("diarization");
     well_formed(&turns);
     assert!(!turns.is_empty() && speakers(&turns).len() <= 3, "{turns:?}");
@@ -370,7 +356,7 @@ fn a_speaker_model_that_cannot_run_in_bfloat16_runs_in_float32() {
     let diarizer = Diarizer::new(config).unwrap();
     let vad = speech::diarize::vad_options();
     let options = DiarizeOptions { num_speakers: Some(2), ..Default::default() };
-    let audio = evaldata("audio/pyannote/sample.wav");
+    let audio = fixture("pyannote/sample.wav");
     let turns = diarizer.diarize_file(&audio, &vad_model(), &vad, &options, None).unwrap();
     well_formed(&turns);
     assert_eq!(speakers(&turns).len(), 2, "{turns:?}");
@@ -398,7 +384,7 @@ fn campplus_diarizes_meetings_within_the_target() {
         speech::Pipeline::new(speech::PipelineConfig { models_dir: models.clone(), ..Default::default() }).unwrap();
     let options =
         speech::Options { diarize: true, speaker_model: Some(speech::SpeakerModel::Campplus), ..Default::default() };
-    let t = pipeline.run(&evaldata("audio/pyannote/sample.wav"), &options, &Quiet).unwrap();
+    let t = pipeline.run(&fixture("pyannote/sample.wav"), &options, &Quiet).unwrap();
     let turns = t.diarization.expect("diarization");
     well_formed_per_speaker(&turns);
     assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
@@ -409,7 +395,7 @@ fn campplus_diarizes_meetings_within_the_target() {
     let diarizer = Diarizer::new(DiarizerConfig::campplus(&models)).unwrap();
     let (mut errors, mut total) = (0.0, 0.0);
     for uri in ["dev00", "dev01"] {
-        let audio = evaldata(&format!("audio/ami/{uri}.wav"));
+        let audio = fixture(&format!("ami/{uri}.flac"));
         let vad = speech::diarize::vad_options();
         let turns = diarizer.diarize_file(&audio, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
         // The UEM scores the first 30 s.
@@ -425,7 +411,7 @@ fn campplus_diarizes_meetings_within_the_target() {
 #[test]
 fn campplus_embeds_alike_in_bfloat16_and_float32() {
     let models = models_dir();
-    let audio = evaldata("audio/pyannote/sample.wav");
+    let audio = fixture("pyannote/sample.wav");
     let embed = |bfloat16: bool| {
         let diarizer = Diarizer::new(DiarizerConfig { bfloat16, ..DiarizerConfig::campplus(&models) }).unwrap();
         let feed = diarizer.file_feed(&audio, &vad_model(), &speech::diarize::vad_options(), None).unwrap();
@@ -472,7 +458,7 @@ fn well_formed_per_speaker(turns: &[SpeakerTurn]) {
 
 #[test]
 fn segmentation_gives_overlapped_speech_both_speakers() {
-    let path = evaldata("audio/pyannote/sample.wav");
+    let path = fixture("pyannote/sample.wav");
     let options = DiarizeOptions { num_speakers: Some(2), ..Default::default() };
     let vad = speech::diarize::vad_options();
     let turns = segmenting_diarizer().diarize_file(&path, &vad_model(), &vad, &options, None).unwrap();
@@ -501,7 +487,7 @@ fn segmentation_on_silence_and_short_audio() {
     let turns = d.diarize_file(&path, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
     assert!(turns.is_empty(), "{turns:?}");
     // 2 s of speech (shorter than one 10 s chunk) is one speaker.
-    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let samples = speech::audio::decode_file(&fixture("jfk.flac")).unwrap();
     let short = dir.path().join("short.wav");
     write_wav(&short, &samples[..32_000]);
     let turns = d.diarize_file(&short, &vad_model(), &vad, &DiarizeOptions::default(), None).unwrap();
@@ -513,7 +499,7 @@ fn pipeline_diarizes_with_segmentation() {
     let config = speech::PipelineConfig { models_dir: models_dir(), speaker_segmentation: true, ..Default::default() };
     let pipeline = speech::Pipeline::new(config).unwrap();
     let options = speech::Options { diarize: true, min_speakers: Some(2), max_speakers: Some(2), ..Default::default() };
-    let path = evaldata("audio/pyannote/sample.wav");
+    let path = fixture("pyannote/sample.wav");
     let t = pipeline.run(&path, &options, &Quiet).unwrap();
     let turns = t.diarization.expect("diarization");
     well_formed_per_speaker(&turns);
@@ -547,28 +533,28 @@ fn spectral_diarizer() -> &'static Diarizer {
 fn spectral_clustering_finds_the_number_of_speakers_itself() {
     let d = spectral_diarizer();
     let run = |rel: &str, options: &DiarizeOptions| {
-        d.diarize_file(&evaldata(rel), &vad_model(), &speech::diarize::vad_options(), options, None).unwrap()
+        d.diarize_file(&fixture(rel), &vad_model(), &speech::diarize::vad_options(), options, None).unwrap()
     };
-    let turns = run("audio/pyannote/sample.wav", &DiarizeOptions::default());
+    let turns = run("pyannote/sample.wav", &DiarizeOptions::default());
     well_formed(&turns);
     assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
     let d_sample = der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0);
     println!("sample.wav DER {:.1}% (spectral)", 100.0 * d_sample);
     assert!(d_sample <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d_sample);
-    let jfk = run("audio/jfk.flac", &DiarizeOptions::default());
+    let jfk = run("jfk.flac", &DiarizeOptions::default());
     assert_eq!(speakers(&jfk), ["SPEAKER_00"], "{jfk:#?}");
     // Bounds still rule the eigengap.
-    let three = run("audio/pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(3), ..Default::default() });
+    let three = run("pyannote/sample.wav", &DiarizeOptions { num_speakers: Some(3), ..Default::default() });
     well_formed(&three);
     assert_eq!(speakers(&three).len(), 3, "{three:#?}");
-    let one = run("audio/pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
+    let one = run("pyannote/sample.wav", &DiarizeOptions { max_speakers: Some(1), ..Default::default() });
     assert_eq!(speakers(&one), ["SPEAKER_00"]);
     // A minimum above the eigengap's own ceiling (20) is honoured as far as the windows allow.
-    let many = run("audio/pyannote/sample.wav", &DiarizeOptions { min_speakers: Some(25), ..Default::default() });
+    let many = run("pyannote/sample.wav", &DiarizeOptions { min_speakers: Some(25), ..Default::default() });
     well_formed(&many);
     assert!(speakers(&many).len() > 3, "{many:#?}");
     // Two windows' worth of speech: one speaker, covering it.
-    let samples = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let samples = speech::audio::decode_file(&fixture("jfk.flac")).unwrap();
     let mut s = d.session();
     s.push(&samples[..32_000], 0).unwrap();
     let short = s.finish(&DiarizeOptions::default()).unwrap();

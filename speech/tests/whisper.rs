@@ -4,22 +4,11 @@ use std::path::{Path, PathBuf};
 
 use speech::whisper::{DecodingOptions, Whisper};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 fn models_dir() -> PathBuf {
-    let dir = root().join("models");
     for m in ["whisper-tiny.en/model.bin", "whisper-base/model.bin", "silero-vad/silero_vad_windows.jit"] {
-        assert!(dir.join(m).is_file(), "model {} is missing: run scripts/setup-models.sh first", dir.join(m).display());
+        testkit::model(m);
     }
-    dir
-}
-
-fn evaldata(rel: &str) -> PathBuf {
-    let p = PathBuf::from("/work/shared/evaldata").join(rel);
-    assert!(p.is_file(), "evaluation audio {} is missing", p.display());
-    p
+    testkit::models_dir()
 }
 
 const JFK: &str =
@@ -28,11 +17,11 @@ const JFK: &str =
 #[test]
 fn jfk_tiny_en_greedy_single_window() {
     let model = Whisper::load(&models_dir().join("whisper-tiny.en"), tch::Device::Cpu).unwrap();
-    let audio = speech::audio::decode_file(&evaldata("audio/jfk.flac")).unwrap();
+    let audio = speech::audio::decode_file(&testkit::fixture("jfk.flac")).unwrap();
     let mel = model.features(&[&audio]);
     let enc = model.encode(&mel);
     let opts = DecodingOptions { beam_size: 1, ..Default::default() };
-    let out = model.decode_windows(&enc, &[audio.len() as f64 / 16000.0], &[], "en", &opts, &|| false);
+    let out = model.decode_windows(&enc, &[audio.len() as f64 / 16000.0], &[], "en", &opts, &|| false).unwrap();
     let segs = &out[0].segments;
     let text: Vec<&str> = segs.iter().map(|s| s.text.trim()).collect();
     let text = text.join(" ");
@@ -96,14 +85,14 @@ fn pipeline() -> Pipeline {
     Pipeline::new(PipelineConfig { models_dir: models_dir(), ..Default::default() }).unwrap()
 }
 
-/// Reads asr.tsv: (id, audio path, language, reference).
+/// Reads tests/data/asr.tsv: (id, audio path, language, reference).
 fn manifest() -> Vec<(String, PathBuf, String, String)> {
-    let text = std::fs::read_to_string(evaldata("asr.tsv")).unwrap();
+    let text = std::fs::read_to_string(testkit::fixture("asr.tsv")).unwrap();
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            (f.len() >= 4).then(|| (f[0].to_string(), evaldata(f[1]), f[2].to_string(), f[3].to_string()))
+            (f.len() >= 4).then(|| (f[0].to_string(), testkit::fixture(f[1]), f[2].to_string(), f[3].to_string()))
         })
         .collect()
 }
@@ -157,7 +146,7 @@ fn pipeline_jfk_tiny_en() {
     let p = pipeline();
     let obs = TestObserver::default();
     let opts = Options { beam_size: Some(1), ..Default::default() };
-    let t = p.run(&evaldata("audio/jfk.flac"), &opts, &obs).unwrap();
+    let t = p.run(&testkit::fixture("jfk.flac"), &opts, &obs).unwrap();
     assert_eq!(normalize(&t.text()), normalize(JFK), "{t:?}");
     assert_eq!(t.language.as_deref(), Some("en"));
     assert!((t.duration - 11.0).abs() < 0.01);
@@ -207,7 +196,11 @@ fn missing_and_invalid_models_are_typed_errors() {
     let p = pipeline();
     let obs = TestObserver::default();
     let e = p
-        .run(&evaldata("audio/jfk.flac"), &Options { model: Some("no-such-model".into()), ..Default::default() }, &obs)
+        .run(
+            &testkit::fixture("jfk.flac"),
+            &Options { model: Some("no-such-model".into()), ..Default::default() },
+            &obs,
+        )
         .unwrap_err();
     assert_eq!(e.code(), "model_not_found", "{e}");
     let dir = tempfile::tempdir().unwrap();
@@ -217,7 +210,7 @@ fn missing_and_invalid_models_are_typed_errors() {
     }
     let e = p
         .run(
-            &evaldata("audio/jfk.flac"),
+            &testkit::fixture("jfk.flac"),
             &Options { model: Some(dir.path().display().to_string()), ..Default::default() },
             &obs,
         )
@@ -337,9 +330,9 @@ fn hf_safetensors_directory_transcribes_like_ctranslate2() {
     let p = pipeline();
     let obs = TestObserver::default();
     let opts = Options { beam_size: Some(1), ..Default::default() };
-    let ct2 = p.run(&evaldata("audio/jfk.flac"), &opts, &obs).unwrap();
+    let ct2 = p.run(&testkit::fixture("jfk.flac"), &opts, &obs).unwrap();
     let hf_opts = Options { model: Some(dir.path().display().to_string()), ..opts };
-    let hf = p.run(&evaldata("audio/jfk.flac"), &hf_opts, &obs).unwrap();
+    let hf = p.run(&testkit::fixture("jfk.flac"), &hf_opts, &obs).unwrap();
     assert_eq!(hf.text(), ct2.text());
     assert_eq!(hf.segments.len(), ct2.segments.len());
     for (a, b) in hf.segments.iter().zip(&ct2.segments) {
@@ -355,7 +348,7 @@ fn hf_safetensors_directory_transcribes_like_ctranslate2() {
 fn base_detects_language_and_honours_allowed_languages() {
     let p = pipeline();
     let obs = TestObserver::default();
-    let jfk = evaldata("audio/jfk.flac");
+    let jfk = testkit::fixture("jfk.flac");
     let base = Options { model: Some("base".into()), beam_size: Some(5), ..Default::default() };
     let t = p.run(&jfk, &base, &obs).unwrap();
     assert_eq!(t.language.as_deref(), Some("en"));
@@ -407,7 +400,7 @@ fn jfk_word_timestamps() {
     let p = pipeline();
     let obs = TestObserver::default();
     let opts = Options { word_timestamps: true, ..Default::default() };
-    let t = p.run(&evaldata("audio/jfk.flac"), &opts, &obs).unwrap();
+    let t = p.run(&testkit::fixture("jfk.flac"), &opts, &obs).unwrap();
     assert_words_fit(&t);
     let americans = t.word_segments.iter().find(|w| w.word.starts_with("Americans")).expect("Americans");
     // openai-whisper's own test of word timing on this file.
@@ -416,7 +409,7 @@ fn jfk_word_timestamps() {
     let country = t.word_segments.last().unwrap();
     assert!(country.word.starts_with("country") && (country.end - 10.4).abs() < 0.7, "{country:?}");
     // Without the option the transcript has no words (and the same text).
-    let plain = p.run(&evaldata("audio/jfk.flac"), &Options::default(), &obs).unwrap();
+    let plain = p.run(&testkit::fixture("jfk.flac"), &Options::default(), &obs).unwrap();
     assert!(plain.word_segments.is_empty() && plain.segments.iter().all(|s| s.words.is_empty()));
     assert_eq!(normalize(&plain.text()), normalize(&t.text()));
 }
@@ -463,7 +456,7 @@ fn segments_are_released_in_order_as_they_finish() {
 }
 
 /// Speech in another language, synthesised by espeak-ng (installed by scripts/setup.sh): the
-/// evaluation set holds English only.
+/// fixtures hold English only.
 fn synthesise(dir: &Path, voice: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{voice}.wav"));
     let status = std::process::Command::new("espeak-ng")
@@ -518,7 +511,7 @@ fn device_preferences_and_compute_types_resolve_on_this_machine() {
     }
     // A run with the preferences goes through.
     let t =
-        p.run(&evaldata("audio/jfk.flac"), &with(Some(&["cuda", "cpu"]), Some("float32")), &TestObserver::default());
+        p.run(&testkit::fixture("jfk.flac"), &with(Some(&["cuda", "cpu"]), Some("float32")), &TestObserver::default());
     assert_eq!(normalize(&t.unwrap().text()), normalize(JFK));
 }
 
@@ -538,7 +531,7 @@ fn dropping_models_empties_the_cache() {
 #[test]
 fn batched_vad_matches_silero_window_by_window() {
     use speech::vad::{SileroVad, VadStream, WINDOW};
-    let audio = speech::audio::decode_file(&evaldata("audio/ami/dev00.wav")).unwrap();
+    let audio = speech::audio::decode_file(&testkit::fixture("ami/dev00.flac")).unwrap();
     let original = tch::CModule::load(models_dir().join("silero-vad/silero_vad.jit")).unwrap();
     let _no_grad = tch::no_grad_guard();
     let expected: Vec<f32> = audio
