@@ -23,8 +23,8 @@ use ffmpeg::util::error::{EACCES, EAGAIN, EIO, EISDIR, ENODEV, ENOENT, ENXIO, EP
 use ffmpeg::{codec, format, frame, media, software::resampling, ChannelLayout, Error as FfError};
 use ffmpeg_next as ffmpeg;
 
-/// The sample rate of every block: 16 kHz, what Whisper and the other models expect.
-pub const SAMPLE_RATE: u32 = 16_000;
+/// The sample rate of every block (16 kHz).
+pub use crate::dsp::SAMPLE_RATE;
 
 /// The size of the blocks [`AudioReader::next_block`] returns (the last one may be shorter):
 /// three seconds.

@@ -1,4 +1,12 @@
-//! Signal-processing pieces shared by the Whisper front end and the speaker encoder.
+//! Signal-processing pieces shared by the Whisper front end and the speaker encoder, and the
+//! one sample rate everything in this crate works at.
+
+/// The sample rate of all audio in this crate: 16 kHz, what Whisper, Silero and the speaker
+/// models expect. [`crate::audio`] decodes every file to it.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+/// [`SAMPLE_RATE`] as a float, for converting sample indices to seconds and back.
+pub(crate) const SR: f64 = SAMPLE_RATE as f64;
 
 fn hz_to_mel(f: f64) -> f64 {
     let f_sp = 200.0 / 3.0;

@@ -11,7 +11,7 @@ use std::path::Path;
 use tch::{CModule, IValue, Tensor};
 
 pub const WINDOW: usize = 512;
-const SR: usize = 16_000;
+const SR: usize = crate::dsp::SAMPLE_RATE as usize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VadError {

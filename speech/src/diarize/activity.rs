@@ -19,7 +19,7 @@ use std::path::Path;
 
 use tch::{CModule, Device, IValue, Kind, Tensor};
 
-use crate::SpeechError;
+use crate::error::SpeechError;
 
 /// Samples per segmentation chunk (10 s at 16 kHz, the model's training duration).
 pub(crate) const CHUNK: usize = 160_000;

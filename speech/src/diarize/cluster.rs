@@ -12,6 +12,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::spectral;
+use crate::tensor::{read_vec, TensorRead};
 
 const MAX_DIRECT: usize = 2000;
 /// Spectral clustering diagonalises an m x m matrix: fewer points than average linkage.
@@ -48,13 +49,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Labels `0..k` for `n` embeddings of dimension `dim` (row-major in `emb`).
-pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
+pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Result<Vec<usize>, TensorRead> {
     let n = emb.len().checked_div(dim).unwrap_or(0);
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     if n == 1 {
-        return vec![0];
+        return Ok(vec![0]);
     }
     // Reduce very long recordings to weighted centroids first.
     let limit = match b.method {
@@ -62,7 +63,7 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
         Clustering::Spectral => SPECTRAL_MAX_DIRECT,
     };
     let (points, weights, member_of) = if n > limit {
-        let (c, w, assign) = kmeans(emb, dim, limit, 15);
+        let (c, w, assign) = kmeans(emb, dim, limit, 15)?;
         (c, w, Some(assign))
     } else {
         (emb.to_vec(), vec![1.0f64; n], None)
@@ -75,7 +76,7 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
         Clustering::Spectral => {
             let min = b.min.max(1);
             let max = if b.max == usize::MAX { SPECTRAL_MAX_SPEAKERS } else { b.max }.max(min);
-            let labels = spectral::labels(&points, dim, b.num, min, max);
+            let labels = spectral::labels(&points, dim, b.num, min, max)?;
             let k = b.num.unwrap_or_else(|| large_count(&labels, &weights, min_size).clamp(min, max));
             (labels, k)
         }
@@ -111,7 +112,7 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
         }
         best.0
     };
-    match member_of {
+    Ok(match member_of {
         None => {
             // Windows of kept clusters stay; the others go to the nearest centroid.
             roots
@@ -123,7 +124,7 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Vec<usize> {
                 .collect()
         }
         Some(_) => (0..n).map(|i| nearest(&emb[i * dim..(i + 1) * dim])).collect(),
-    }
+    })
 }
 
 /// Clusters holding at least `min_size` of the weight.
@@ -250,8 +251,11 @@ fn nn_chain(points: &[f32], dim: usize, weights: &[f64]) -> Vec<(usize, usize, f
     merges
 }
 
+/// Weighted centroids standing for many embeddings: `(centroids, counts, assignment)`.
+type Reduced = (Vec<f32>, Vec<f64>, Vec<usize>);
+
 /// Spherical k-means: `(centroids, counts, assignment)`.
-fn kmeans(emb: &[f32], dim: usize, k: usize, iters: usize) -> (Vec<f32>, Vec<f64>, Vec<usize>) {
+fn kmeans(emb: &[f32], dim: usize, k: usize, iters: usize) -> Result<Reduced, TensorRead> {
     let n = emb.len() / dim;
     let x = Tensor::from_slice(emb).view([n as i64, dim as i64]).to_device(Device::Cpu);
     // Evenly spaced initial centroids (windows are in time order, so this spreads them in time).
@@ -270,12 +274,12 @@ fn kmeans(emb: &[f32], dim: usize, k: usize, iters: usize) -> (Vec<f32>, Vec<f64
         let norm = sums.norm_scalaropt_dim(2, [1i64].as_slice(), true).clamp_min(1e-12);
         c = (sums / norm).where_self(&empty.logical_not(), &c);
     }
-    let a: Vec<i64> = Vec::<i64>::try_from(&assign).unwrap_or_default();
+    let a: Vec<i64> = read_vec(&assign, "k-means assignment")?;
     let mut counts = vec![0f64; k];
     for &i in &a {
         counts[i as usize] += 1.0;
     }
-    let cv: Vec<f32> = Vec::<f32>::try_from(&c.contiguous().view([-1])).unwrap_or_default();
+    let cv: Vec<f32> = read_vec(&c.contiguous().view([-1]), "k-means centroids")?;
     // Drop empty centroids (a zero weight has no place in average linkage).
     let mut centroids = Vec::with_capacity(cv.len());
     let mut weights = Vec::with_capacity(k);
@@ -285,5 +289,5 @@ fn kmeans(emb: &[f32], dim: usize, k: usize, iters: usize) -> (Vec<f32>, Vec<f64
             weights.push(w);
         }
     }
-    (centroids, weights, a.into_iter().map(|i| i as usize).collect())
+    Ok((centroids, weights, a.into_iter().map(|i| i as usize).collect()))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use tch::{nn, nn::RNN, CModule, Device, Kind, Tensor};
 
-use crate::SpeechError;
+use crate::error::SpeechError;
 
 pub(crate) const N_FFT: usize = 400;
 pub(crate) const HOP: usize = 160;
@@ -215,7 +215,7 @@ impl MelBasis {
                 sin[n * N_BINS + k] = (w * a.sin()) as f32;
             }
         }
-        let fb = crate::dsp::slaney_mel_filters(16_000.0, N_FFT, N_MELS);
+        let fb = crate::dsp::slaney_mel_filters(crate::dsp::SR, N_FFT, N_MELS);
         Self {
             cos: Tensor::from_slice(&cos).view([N_FFT as i64, N_BINS as i64]),
             sin: Tensor::from_slice(&sin).view([N_FFT as i64, N_BINS as i64]),

@@ -9,9 +9,10 @@
 use transcript::SpeakerTurn;
 
 use super::activity::{add_overlaps, Activity};
-use super::{DiarizeOptions, Session, SR};
+use super::{DiarizeOptions, Session};
+use crate::dsp::SR;
+use crate::error::SpeechError;
 use crate::vad::{Span, SpeechDetector, VadOptions};
-use crate::SpeechError;
 
 enum Source {
     Silero { detector: SpeechDetector, spans: Vec<Span> },

@@ -69,11 +69,11 @@ pub use embed::EmbeddingModel;
 use embed::{Encoder, Features, HOP, N_FFT};
 pub use feed::SpeechFeed;
 
-use crate::audio::{AudioReader, SAMPLE_RATE};
-use crate::vad::{SileroVad, VadOptions, VadStream, WINDOW};
-use crate::{Observer, SpeechError, Stage};
-
-const SR: f64 = SAMPLE_RATE as f64;
+use crate::dsp::SR;
+use crate::error::SpeechError;
+use crate::observer::{Observer, Stage};
+use crate::source::SpeechSource;
+use crate::vad::VadOptions;
 
 /// Average cosine similarity below which two clusters are different speakers (Resemblyzer).
 ///
@@ -314,46 +314,26 @@ impl Diarizer {
         vad_options: &VadOptions,
         observer: Option<&'a dyn Observer>,
     ) -> Result<SpeechFeed<'a>, SpeechError> {
-        let mut reader = AudioReader::open(path)?;
-        let mut vad = VadStream::new(SileroVad::load(vad_model)?);
+        let mut source = SpeechSource::open(path, vad_model)?;
         let mut session = self.session();
         if let Some(o) = observer {
             session.set_observer(o);
         }
-        if let Some(d) = reader.duration_hint() {
+        if let Some(d) = source.duration_hint() {
             session.set_expected_samples((d * SR) as usize);
         }
         let mut feed = SpeechFeed::new(session, vad_options);
-        // Audio from `buf_start` on; older samples are dropped once nothing can need them.
-        let mut buf: Vec<f32> = Vec::new();
-        let mut buf_start = 0usize;
-        let mut vad_pos = 0usize;
-        let mut probs: Vec<f32> = Vec::new();
         loop {
-            let eof = match reader.next_block()? {
-                Some(block) => {
-                    buf.extend_from_slice(&block);
-                    vad.push(&block, &mut probs)?;
-                    false
-                }
-                None => {
-                    vad.finish(&mut probs)?;
-                    true
-                }
-            };
-            for p in probs.drain(..) {
+            let eof = source.advance()?;
+            for p in source.take_probs() {
                 feed.push_prob(p);
-                vad_pos += WINDOW;
             }
-            feed.feed(buf_start, &buf, eof)?;
+            let audio = source.audio();
+            feed.feed(audio.start, &audio.data, eof)?;
             if eof {
                 break;
             }
-            let keep = feed.earliest_needed().min(vad_pos);
-            if keep > buf_start {
-                buf.drain(..keep - buf_start);
-                buf_start = keep;
-            }
+            source.drop_before(feed.earliest_needed());
         }
         Ok(feed)
     }
@@ -511,7 +491,7 @@ impl<'a> Session<'a> {
             min_cluster_size: min_windows,
             method: c.clustering,
         };
-        let labels = cluster::cluster(&self.embeddings, self.dim, &bounds);
+        let labels = cluster::cluster(&self.embeddings, self.dim, &bounds)?;
         self.progress(1.0);
         let turns = self.turns(&labels);
         if let Some(o) = self.observer {

@@ -10,6 +10,8 @@
 
 use tch::{Device, Kind, Tensor};
 
+use crate::tensor::{read_vec, TensorRead};
+
 /// Neighbours each point keeps in the affinity matrix, at least.
 const MIN_NEIGHBOURS: usize = 6;
 /// ... or this fraction of the points, when more.
@@ -19,13 +21,19 @@ const KMEANS_ITERS: usize = 30;
 /// A cluster label per point (`n` points of dimension `dim`), from `num` clusters when given,
 /// else as many as the eigengap picks within `min..=max`. Labels are below `n`, not necessarily
 /// without gaps.
-pub(crate) fn labels(points: &[f32], dim: usize, num: Option<usize>, min: usize, max: usize) -> Vec<usize> {
+pub(crate) fn labels(
+    points: &[f32],
+    dim: usize,
+    num: Option<usize>,
+    min: usize,
+    max: usize,
+) -> Result<Vec<usize>, TensorRead> {
     let n = points.len() / dim;
     if n <= 2 {
-        return match num {
+        return Ok(match num {
             Some(k) if k >= n => (0..n).collect(),
             _ => vec![0; n],
-        };
+        });
     }
     let keep = MIN_NEIGHBOURS.max((NEIGHBOUR_FRACTION * n as f64).ceil() as usize).min(n);
     let x = Tensor::from_slice(points).view([n as i64, dim as i64]).to_kind(Kind::Double).to_device(Device::Cpu);
@@ -36,7 +44,7 @@ pub(crate) fn labels(points: &[f32], dim: usize, num: Option<usize>, min: usize,
     let affinity = (&pruned + pruned.tr()) / 2.0;
     let laplacian = Tensor::diag_embed(&affinity.sum_dim_intlist(1, false, Kind::Double), 0, -2, -1) - &affinity;
     let (values, vectors) = laplacian.linalg_eigh("L");
-    let values = Vec::<f64>::try_from(&values).unwrap_or_default();
+    let values: Vec<f64> = read_vec(&values, "Laplacian eigenvalues")?;
     let upper = max.clamp(1, n - 1);
     let k = match num {
         Some(k) => k.clamp(1, n),
@@ -51,11 +59,11 @@ pub(crate) fn labels(points: &[f32], dim: usize, num: Option<usize>, min: usize,
         }
     };
     if k == 1 {
-        return vec![0; n];
+        return Ok(vec![0; n]);
     }
     let u = vectors.narrow(1, 0, k as i64).contiguous();
-    let u = Vec::<f64>::try_from(&u.view([-1])).unwrap_or_default();
-    kmeans(&u, k, k)
+    let u: Vec<f64> = read_vec(&u.view([-1]), "Laplacian eigenvectors")?;
+    Ok(kmeans(&u, k, k))
 }
 
 /// Euclidean k-means with farthest-point initialisation (deterministic).

@@ -4,9 +4,11 @@
 
 use tch::{Kind, Tensor};
 
+use super::error::Result;
 use super::transcribe::WindowSegment;
 use super::words::{self, WordTiming};
 use super::Whisper;
+use crate::tensor::read_vec;
 
 /// Encoder frames per second (20 ms each).
 const FRAMES_PER_SECOND: f64 = 50.0;
@@ -24,14 +26,14 @@ impl Whisper {
         language: &str,
         translate: bool,
         duration: f64,
-    ) {
+    ) -> Result<()> {
         let text: Vec<i64> = segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         if text.is_empty() {
-            return;
+            return Ok(());
         }
-        let mut alignment = self.find_alignment(audio, &text, language, translate, duration);
+        let mut alignment = self.find_alignment(audio, &text, language, translate, duration)?;
         if alignment.is_empty() {
-            return;
+            return Ok(());
         }
         let median = words::median_duration(&alignment);
         words::clamp_at_sentence_ends(&mut alignment, median * 2.0);
@@ -42,6 +44,7 @@ impl Whisper {
             words::fit_segment(&mut ws, &mut seg.start, &mut seg.end, median, &mut last_speech);
             seg.words = words::join_unspaced(ws, language);
         }
+        Ok(())
     }
 
     /// One `WordTiming` per word of `text` (a window's text tokens), in window time.
@@ -52,7 +55,7 @@ impl Whisper {
         language: &str,
         translate: bool,
         duration: f64,
-    ) -> Vec<WordTiming> {
+    ) -> Result<Vec<WordTiming>> {
         let _guard = tch::no_grad_guard();
         let t = &self.tokenizer;
         let sot = self.sot_sequence(language, translate);
@@ -63,7 +66,7 @@ impl Whisper {
         let n = tokens.len() as i64;
         if n > self.config.n_text_ctx {
             tracing::warn!(tokens = n, "window too long to align; its words get no timestamps");
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let device = audio.device();
         let input = Tensor::from_slice(&tokens).view([1, n]).to_device(device);
@@ -76,7 +79,7 @@ impl Whisper {
         let logits = self.decoder.logits(&hidden.get(0).narrow(0, l, n_text)).narrow(1, 0, t.eot);
         let picked = Tensor::from_slice(text).view([n_text, 1]).to_device(device);
         let probs = logits.softmax(-1, Kind::Float).gather(1, &picked, false).to_device(tch::Device::Cpu);
-        let probs: Vec<f32> = Vec::try_from(&probs.view([-1])).unwrap_or_default();
+        let probs: Vec<f32> = read_vec(&probs.view([-1]), "token probabilities")?;
 
         // Attention of the alignment heads over the real audio frames, normalised per frame
         // across tokens and smoothed in time.
@@ -88,7 +91,7 @@ impl Whisper {
         let w = median_filter(&((w - mean) / std), MEDIAN_FILTER_WIDTH);
         // Rows for the text tokens and the end of text.
         let matrix = w.mean_dim(0, false, Kind::Float).narrow(0, l, n_text + 1).neg().to_device(tch::Device::Cpu);
-        let cost: Vec<f32> = Vec::try_from(&matrix.contiguous().view([-1])).unwrap_or_default();
+        let cost: Vec<f32> = read_vec(&matrix.contiguous().view([-1]), "alignment costs")?;
         let path = dtw(&cost, (n_text + 1) as usize, frames as usize);
 
         // The time of each token is where the path first reaches its row.
@@ -112,7 +115,7 @@ impl Whisper {
             out.push(WordTiming { word, tokens: toks, start, end, probability });
             first = last;
         }
-        out
+        Ok(out)
     }
 }
 

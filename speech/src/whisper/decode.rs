@@ -3,8 +3,10 @@
 
 use tch::{Kind, Tensor};
 
+use super::error::{ModelError, Result};
 use super::logits::LogitFilter;
 use super::model::{Decoder, DecoderState};
+use crate::tensor::read_vec;
 
 #[derive(Debug, Clone)]
 pub struct PassOptions {
@@ -47,7 +49,7 @@ pub fn run(
     filter: &LogitFilter,
     o: &PassOptions,
     cancel: &dyn Fn() -> bool,
-) -> Vec<Hypothesis> {
+) -> Result<Vec<Hypothesis>> {
     let b = audio.size()[0] as usize;
     let sampling = o.temperature > 0.0;
     let g = if sampling { o.best_of.max(1) } else { o.beam_size.max(1) };
@@ -62,7 +64,7 @@ pub fn run(
         Some(ns) => {
             let h = hidden.select(1, sot_index as i64);
             let probs = decoder.logits(&h).softmax(-1, Kind::Float).select(1, ns).to_device(tch::Device::Cpu);
-            let v: Vec<f32> = Vec::try_from(&probs).unwrap_or_default();
+            let v: Vec<f32> = read_vec(&probs, "no-speech probabilities")?;
             (0..b).map(|i| v.get(i * g).copied().unwrap_or(0.0) as f64).collect()
         }
         None => vec![0.0; b],
@@ -95,8 +97,8 @@ pub fn run(
             // Beam search, per audio: the best g+1 continuations of every beam.
             let k = (g + 1).min(vocab);
             let (vals, idx) = lp.topk(k as i64, -1, true, true);
-            let vals: Vec<f32> = Vec::try_from(&vals.to_device(tch::Device::Cpu).view([-1])).unwrap_or_default();
-            let idx: Vec<i64> = Vec::try_from(&idx.to_device(tch::Device::Cpu).view([-1])).unwrap_or_default();
+            let vals: Vec<f32> = read_vec(&vals.to_device(tch::Device::Cpu).view([-1]), "beam log-probabilities")?;
+            let idx: Vec<i64> = read_vec(&idx.to_device(tch::Device::Cpu).view([-1]), "beam tokens")?;
             let mut source: Vec<i64> = (0..rows as i64).collect();
             let mut new_seqs = seqs.clone();
             let mut new_sums = sums.clone();
@@ -158,9 +160,9 @@ pub fn run(
                 lp.argmax(-1, true)
             };
             let chosen_lp = lp.gather(1, &picked, false);
-            let picked: Vec<i64> = Vec::try_from(&picked.to_device(tch::Device::Cpu).view([-1])).unwrap_or_default();
+            let picked: Vec<i64> = read_vec(&picked.to_device(tch::Device::Cpu).view([-1]), "picked tokens")?;
             let chosen_lp: Vec<f32> =
-                Vec::try_from(&chosen_lp.to_device(tch::Device::Cpu).view([-1])).unwrap_or_default();
+                read_vec(&chosen_lp.to_device(tch::Device::Cpu).view([-1]), "picked log-probabilities")?;
             for (i, &r) in active.iter().enumerate() {
                 if done[r] {
                     continue;
@@ -216,9 +218,9 @@ pub fn run(
                 (i * g..(i + 1) * g).map(|r| (seqs[r].clone(), sums[r])).collect()
             };
             cands.sort_by(|a, c| score(c, o.length_penalty).total_cmp(&score(a, o.length_penalty)));
-            let (tokens, sum) = cands.into_iter().next().unwrap_or_default();
+            let (tokens, sum) = cands.into_iter().next().ok_or(ModelError::NoHypothesis)?;
             let avg = sum / (tokens.len() as f64 + 1.0);
-            Hypothesis { tokens, avg_logprob: avg, no_speech_prob: no_speech_prob[i] }
+            Ok(Hypothesis { tokens, avg_logprob: avg, no_speech_prob: no_speech_prob[i] })
         })
         .collect()
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::tensor::TensorRead;
+
 /// What went wrong loading or running a Whisper model. Never a panic: every malformed input
 /// names the file and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,14 @@ pub enum ModelError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("inference failed: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("inference failed: {0}")]
+    TensorRead(#[from] TensorRead),
+    /// Decoding ended a window with no candidate text at all (not even an empty one).
+    #[error("inference failed: decoding produced no hypothesis for a window")]
+    NoHypothesis,
+    /// Language detection had no language to choose from.
+    #[error("no language to detect: {0}")]
+    NoLanguage(String),
 }
 
 impl ModelError {
@@ -29,7 +39,8 @@ impl ModelError {
     pub fn code(&self) -> &'static str {
         match self {
             ModelError::NotFound(_) => "model_not_found",
-            ModelError::Torch(_) => "inference_failed",
+            ModelError::Torch(_) | ModelError::TensorRead(_) | ModelError::NoHypothesis => "inference_failed",
+            ModelError::NoLanguage(_) => "unsupported_language",
             _ => "model_invalid",
         }
     }

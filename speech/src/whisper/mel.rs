@@ -4,11 +4,12 @@
 
 use tch::{Device, Kind, Tensor};
 
-pub const SAMPLE_RATE: usize = 16_000;
+use crate::dsp::SAMPLE_RATE;
+
 pub const N_FFT: i64 = 400;
 pub const HOP_LENGTH: i64 = 160;
 /// Samples in one 30 s window.
-pub const N_SAMPLES: usize = 30 * SAMPLE_RATE;
+pub const N_SAMPLES: usize = 30 * SAMPLE_RATE as usize;
 /// Mel frames in one window.
 pub const N_FRAMES: i64 = 3000;
 

@@ -6,9 +6,11 @@ use std::io::Write;
 use tch::{Kind, Tensor};
 
 use super::decode::{self, Hypothesis, PassOptions};
+use super::error::{ModelError, Result};
 use super::logits::LogitFilter;
 use super::words::WordTiming;
 use super::Whisper;
+use crate::tensor::read_vec;
 
 /// Seconds per timestamp token.
 pub const TIME_PRECISION: f64 = 0.02;
@@ -167,7 +169,7 @@ impl Whisper {
         language: &str,
         o: &DecodingOptions,
         cancel: &dyn Fn() -> bool,
-    ) -> Vec<WindowResult> {
+    ) -> Result<Vec<WindowResult>> {
         let _guard = tch::no_grad_guard();
         let b = durations.len();
         let (prompt, sot_index) = self.prompt(previous, language, o);
@@ -193,9 +195,9 @@ impl Whisper {
                 seed: 0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1),
             };
             let hyps =
-                decode::run(&self.decoder, &sub, &prompt, sot_index, self.tokenizer.no_speech, &filter, &pass, cancel);
+                decode::run(&self.decoder, &sub, &prompt, sot_index, self.tokenizer.no_speech, &filter, &pass, cancel)?;
             if cancel() {
-                return Vec::new();
+                return Ok(Vec::new());
             }
             let last = k + 1 == temps.len();
             for (h, &i) in hyps.into_iter().zip(&pending) {
@@ -225,7 +227,7 @@ impl Whisper {
                 }
             }
         }
-        chosen
+        Ok(chosen
             .into_iter()
             .zip(durations)
             .map(|(c, &dur)| {
@@ -248,7 +250,7 @@ impl Whisper {
                 let text_tokens: Vec<i64> = segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
                 WindowResult { segments, consumed, text_tokens, temperature: temp, skipped_no_speech: false }
             })
-            .collect()
+            .collect())
     }
 
     /// Cuts a window's tokens into segments at consecutive timestamp tokens, as faster-whisper
@@ -308,14 +310,18 @@ impl Whisper {
         (out, consumed)
     }
 
-    /// Most likely language of each window (restricted to `allowed` when given), with its probability.
-    pub fn detect_language(&self, audio: &Tensor, allowed: Option<&[String]>) -> Vec<(String, f64)> {
+    /// Most likely language of each window (restricted to `allowed` when given), with its
+    /// probability. [`ModelError::NoLanguage`] when no language of the model is allowed.
+    pub fn detect_language(&self, audio: &Tensor, allowed: Option<&[String]>) -> Result<Vec<(String, f64)>> {
         let _guard = tch::no_grad_guard();
         let t = &self.tokenizer;
         let langs: Vec<&(String, i64)> =
             t.languages.iter().filter(|(c, _)| allowed.is_none_or(|a| a.iter().any(|x| x == c))).collect();
         if langs.is_empty() {
-            return vec![("en".to_string(), 1.0); audio.size()[0] as usize];
+            return Err(ModelError::NoLanguage(match allowed {
+                Some(a) => format!("none of the allowed languages {a:?} is a language of this model"),
+                None => "the model names no languages".into(),
+            }));
         }
         let b = audio.size()[0];
         let mut state = self.decoder.start(audio, 1);
@@ -326,9 +332,9 @@ impl Whisper {
         let probs = logits.index_select(1, &ids).softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
         (0..b)
             .map(|i| {
-                let row: Vec<f32> = Vec::try_from(&probs.get(i)).unwrap_or_default();
+                let row: Vec<f32> = read_vec(&probs.get(i), "language probabilities")?;
                 let (k, p) = row.iter().enumerate().fold((0, f32::MIN), |a, (k, v)| if *v > a.1 { (k, *v) } else { a });
-                (langs[k].0.clone(), p as f64)
+                Ok((langs[k].0.clone(), p as f64))
             })
             .collect()
     }

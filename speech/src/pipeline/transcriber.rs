@@ -1,207 +1,25 @@
-//! One job: audio blocks -> VAD -> chunks of at most 30 s -> batches through Whisper.
-//! Memory stays flat: only the audio that an open chunk or pending speech may still need is
-//! kept, and chunks are transcribed as soon as a batch fills.
+//! The transcribing half of a run: takes the chunks the runner cuts, transcribes them batch by
+//! batch on its own thread, and releases segments to the observer in time order.
 
-use std::path::Path;
+use std::sync::mpsc::Receiver;
 
 use transcript::{Segment, Transcript, Word};
 
-use super::{DecodingOptions, Whisper};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use super::options::{Options, Task};
+use crate::dsp::SR;
+use crate::error::SpeechError;
+use crate::observer::{Observer, Stage};
+use crate::vad::Chunk;
+use crate::whisper::{DecodingOptions, ModelError, Whisper};
 
-use crate::audio::AudioReader;
-use crate::diarize::{assign_speakers, DiarizeOptions, Diarizer, SpeakerTurn, SpeechFeed};
-use crate::pipeline::{Observer, Options, SpeechError, Stage, Task, SR};
-use crate::vad::{Chunk, ChunkMerger, SileroVad, Span, SpeechDetector, VadOptions, VadStream, WINDOW};
-
-enum Msg {
+/// What the runner sends the transcriber, in this order: one `Start`, the chunks, one `End`.
+pub(super) enum Msg {
     Start { expected: Option<f64> },
     Chunk(Chunk, Vec<f32>),
     End { samples: usize, vad_seconds: f64 },
 }
 
-fn vad_options(o: &Options) -> VadOptions {
-    VadOptions {
-        threshold: o.vad_onset.unwrap_or(0.5),
-        neg_threshold: o.vad_offset,
-        chunk_size_s: o.chunk_size.unwrap_or(30.0).clamp(1.0, 30.0),
-        ..VadOptions::default()
-    }
-}
-
-/// Runs one file: this thread decodes audio and runs the VAD, a second thread transcribes
-/// the chunks it sends (a bounded channel keeps memory flat), so both cores stay busy.
-/// With `diarize`, the same Silero probabilities also drive the diarizer's tight speech spans
-/// (no second decoding or VAD pass), and the transcript comes back with speakers.
-pub(crate) fn run(
-    model: Arc<Mutex<Whisper>>,
-    vad_path: &Path,
-    o: &Options,
-    observer: &dyn Observer,
-    reader: AudioReader,
-    threads: i32,
-    diarize: Option<(&Diarizer, DiarizeOptions)>,
-) -> Result<Transcript, SpeechError> {
-    let vad = VadStream::new(SileroVad::load(vad_path)?);
-    let batch = o.batch_size.unwrap_or(8).max(1) as usize;
-    let (tx, rx) = sync_channel::<Msg>(batch + 1);
-    std::thread::scope(|s| {
-        let worker = s.spawn(move || {
-            let m = model.lock().unwrap_or_else(|e| e.into_inner());
-            Job::new(&m, o, observer, threads)?.consume(rx)
-        });
-        let produced = produce(reader, vad, &vad_options(o), &tx, observer, diarize);
-        drop(tx);
-        let transcribed =
-            worker.join().unwrap_or_else(|_| Err(SpeechError::Inference("transcription thread panicked".into())));
-        match (produced, transcribed) {
-            (_, Err(e)) if !matches!(e, SpeechError::Cancelled) => Err(e),
-            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-            (Ok(turns), Ok(mut t)) => {
-                if let Some(turns) = turns {
-                    assign_speakers(&mut t, &turns);
-                }
-                Ok(t)
-            }
-        }
-    })
-}
-
-/// Decodes, runs Silero on every 512-sample window, cuts and merges speech into chunks and
-/// sends them on. Keeps only the audio an open chunk or pending speech may still need.
-fn produce<'d>(
-    mut reader: AudioReader,
-    mut vad: VadStream,
-    o: &VadOptions,
-    tx: &SyncSender<Msg>,
-    obs: &'d dyn Observer,
-    diarize: Option<(&'d Diarizer, DiarizeOptions)>,
-) -> Result<Option<Vec<SpeakerTurn>>, SpeechError> {
-    tch::set_num_threads(1); // Silero is a small recurrent model: one thread is fastest.
-    let expected = reader.duration_hint().filter(|t| *t > 0.0);
-    let gone = || SpeechError::Cancelled;
-    tx.send(Msg::Start { expected }).map_err(|_| gone())?;
-    let mut speakers = diarize.map(|(d, options)| Speakers::new(d, options, obs, expected));
-    let mut detector = SpeechDetector::new(o);
-    let mut merger = ChunkMerger::new(o.chunk_size_s);
-    let mut buf = Buffer { start: 0, data: Vec::new() };
-    let mut vad_pos = 0usize;
-    let mut probs: Vec<f32> = Vec::new();
-    let mut spans: Vec<Span> = Vec::new();
-    let mut vad_seconds = 0.0;
-    obs.progress(Stage::Decode, 0.0);
-    obs.progress(Stage::Vad, 0.0);
-    let send = |c: Chunk, buf: &Buffer| {
-        let audio = buf.slice(c.start, c.end).to_vec();
-        tx.send(Msg::Chunk(c, audio)).map_err(|_| gone())
-    };
-    let mut eof = false;
-    while !eof {
-        if obs.is_cancelled() {
-            return Err(SpeechError::Cancelled);
-        }
-        let t0;
-        match reader.next_block()? {
-            Some(block) => {
-                buf.data.extend_from_slice(&block);
-                t0 = std::time::Instant::now();
-                vad.push(&block, &mut probs)?;
-            }
-            None => {
-                eof = true;
-                t0 = std::time::Instant::now();
-                vad.finish(&mut probs)?;
-            }
-        }
-        for p in probs.drain(..) {
-            push_prob(p, &mut detector, &mut spans, &mut speakers);
-            vad_pos += WINDOW;
-        }
-        if eof {
-            let total = buf.end();
-            if total == 0 {
-                return Err(crate::audio::AudioError::Empty.into());
-            }
-            detector.finish(total, &mut spans);
-        }
-        vad_seconds += t0.elapsed().as_secs_f64();
-        if let Some(s) = &mut speakers {
-            s.embed(&buf, eof)?;
-        }
-        for sp in spans.drain(..) {
-            if let Some(c) = merger.push(sp) {
-                send(c, &buf)?;
-            }
-        }
-        if eof {
-            if let Some(c) = merger.finish() {
-                send(c, &buf)?;
-            }
-            break;
-        }
-        let mut keep = detector.earliest_needed().min(merger.open_start().unwrap_or(usize::MAX)).min(vad_pos);
-        if let Some(s) = &speakers {
-            keep = keep.min(s.feed.earliest_needed());
-        }
-        buf.drop_before(keep);
-        if let Some(total) = expected {
-            let f = (buf.end() as f64 / SR / total).min(1.0);
-            obs.progress(Stage::Decode, f);
-            obs.progress(Stage::Vad, f);
-        }
-    }
-    obs.progress(Stage::Decode, 1.0);
-    obs.progress(Stage::Vad, 1.0);
-    tx.send(Msg::End { samples: buf.end(), vad_seconds }).map_err(|_| gone())?;
-    // Clustering runs here while the other thread finishes the last batches.
-    speakers.map(Speakers::finish).transpose()
-}
-
-/// One Silero probability to Whisper's span detector and, when diarizing, to the diarizer.
-fn push_prob(p: f32, detector: &mut SpeechDetector, spans: &mut Vec<Span>, speakers: &mut Option<Speakers>) {
-    detector.push(p, spans);
-    if let Some(s) = speakers {
-        s.feed.push_prob(p);
-    }
-}
-
-/// Diarization fed from the transcription's own VAD and audio ([`SpeechFeed`]: the diarizer's
-/// tight spans over the same probabilities, or its segmentation model checked by them).
-struct Speakers<'d> {
-    feed: SpeechFeed<'d>,
-    options: DiarizeOptions,
-    seconds: f64,
-}
-
-impl<'d> Speakers<'d> {
-    fn new(d: &'d Diarizer, options: DiarizeOptions, obs: &'d dyn Observer, expected: Option<f64>) -> Self {
-        let mut session = d.session();
-        session.set_observer(obs);
-        if let Some(t) = expected {
-            session.set_expected_samples((t * SR) as usize);
-        }
-        let feed = SpeechFeed::new(session, &crate::diarize::vad_options());
-        Self { feed, options, seconds: 0.0 }
-    }
-
-    /// Embeds the speech released so far (still in `buf`: the buffer keeps what the feed needs).
-    fn embed(&mut self, buf: &Buffer, eof: bool) -> Result<(), SpeechError> {
-        let t0 = std::time::Instant::now();
-        self.feed.feed(buf.start, &buf.data, eof)?;
-        self.seconds += t0.elapsed().as_secs_f64();
-        Ok(())
-    }
-
-    fn finish(self) -> Result<Vec<SpeakerTurn>, SpeechError> {
-        let t0 = std::time::Instant::now();
-        let turns = self.feed.finish(&self.options)?;
-        tracing::debug!(embed_s = self.seconds, cluster_s = t0.elapsed().as_secs_f64(), "diarized");
-        Ok(turns)
-    }
-}
-
-struct Job<'a> {
+pub(super) struct Transcriber<'a> {
     model: &'a Whisper,
     decoding: DecodingOptions,
     batch_size: usize,
@@ -222,32 +40,13 @@ struct Job<'a> {
     threads: i32,
 }
 
-/// Audio samples from absolute index `start` on.
-struct Buffer {
-    start: usize,
-    data: Vec<f32>,
-}
-
-impl Buffer {
-    fn end(&self) -> usize {
-        self.start + self.data.len()
-    }
-    fn slice(&self, a: usize, b: usize) -> &[f32] {
-        let a = a.max(self.start).min(self.end()) - self.start;
-        let b = b.max(self.start).min(self.end()) - self.start;
-        &self.data[a..b.max(a)]
-    }
-    fn drop_before(&mut self, keep: usize) {
-        if keep > self.start {
-            let n = (keep - self.start).min(self.data.len());
-            self.data.drain(..n);
-            self.start += n;
-        }
-    }
-}
-
-impl<'a> Job<'a> {
-    fn new(model: &'a Whisper, o: &Options, observer: &'a dyn Observer, threads: i32) -> Result<Self, SpeechError> {
+impl<'a> Transcriber<'a> {
+    pub(super) fn new(
+        model: &'a Whisper,
+        o: &Options,
+        observer: &'a dyn Observer,
+        threads: i32,
+    ) -> Result<Self, SpeechError> {
         let d = DecodingOptions::default();
         let condition = o.condition_on_previous_text.unwrap_or(false);
         let decoding = DecodingOptions {
@@ -316,7 +115,7 @@ impl<'a> Job<'a> {
     }
 
     /// Takes chunks from the VAD thread, transcribes them batch by batch.
-    fn consume(mut self, rx: Receiver<Msg>) -> Result<Transcript, SpeechError> {
+    pub(super) fn consume(mut self, rx: Receiver<Msg>) -> Result<Transcript, SpeechError> {
         tch::set_num_threads(self.threads);
         let obs = self.observer;
         let mut ready: Vec<(Chunk, Vec<f32>)> = Vec::new();
@@ -403,7 +202,9 @@ impl<'a> Job<'a> {
             Some(l) => l.clone(),
             None => {
                 let first = enc.narrow(0, 0, 1);
-                let (lang, p) = m.detect_language(&first, self.allowed.as_deref()).remove(0);
+                let detected = m.detect_language(&first, self.allowed.as_deref())?;
+                let (lang, p) =
+                    detected.into_iter().next().ok_or(ModelError::NoLanguage("no window to detect it in".into()))?;
                 obs.log(Stage::Transcribe, &format!("detected language {lang} (p={p:.2})"));
                 self.language = Some(lang.clone());
                 lang
@@ -412,14 +213,14 @@ impl<'a> Job<'a> {
         let durations: Vec<f64> = batch.iter().map(|(c, _)| (c.end - c.start) as f64 / SR).collect();
         let cancel = || obs.is_cancelled();
         let t1 = std::time::Instant::now();
-        let mut results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel);
+        let mut results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel)?;
         self.timings[1] += (t1 - t0).as_secs_f64();
         self.timings[2] += t1.elapsed().as_secs_f64();
         if self.word_timestamps && results.len() == batch.len() {
             let t2 = std::time::Instant::now();
             for (i, r) in results.iter_mut().enumerate() {
                 let window = enc.narrow(0, i as i64, 1);
-                m.align_words(&window, &mut r.segments, &language, self.decoding.translate, durations[i]);
+                m.align_words(&window, &mut r.segments, &language, self.decoding.translate, durations[i])?;
             }
             self.timings[3] += t2.elapsed().as_secs_f64();
         }
