@@ -39,12 +39,13 @@ pub(crate) use deserialize_from_str;
 /// An enum of names: `Variant = "name"` each (`| "alias"` adds names `FromStr` also takes). Gives `ALL`, `NAMES`, `as_str`, `Display`,
 /// `FromStr` (errors list `NAMES`), `Serialize` and the OpenAPI schema (a string enum).
 /// `Deserialize` is left to the caller: derive it (serde's messages) or use
-/// [`deserialize_from_str`].
+/// [`deserialize_from_str`]. Names are `tt`, not `literal`: utoipa does not see a `literal`
+/// fragment inside `#[serde(rename)]`, and the schema would show the variant names.
 macro_rules! named {
     (
         $(#[$meta:meta])*
         pub enum $name:ident as $what:literal $(, note $note:literal)? {
-            $($(#[$vmeta:meta])* $variant:ident = $text:literal $(| $alias:literal)*),+ $(,)?
+            $($(#[$vmeta:meta])* $variant:ident = $text:tt $(| $alias:tt)*),+ $(,)?
         }
     ) => {
         $(#[$meta])*
