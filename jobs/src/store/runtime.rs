@@ -1,5 +1,5 @@
 //! The runtime settings' row (`runtime_config`): one JSON document and its version. What the
-//! document means is `crate::runtime`'s business.
+//! document says is the business of the `runtime` module, which reads and writes it here.
 
 use chrono::{DateTime, Utc};
 
