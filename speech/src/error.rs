@@ -74,3 +74,19 @@ impl SpeechError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_failures_keep_their_job_codes() {
+        let read =
+            crate::tensor::read_vec::<f32>(&tch::Tensor::zeros([2, 2], tch::kind::FLOAT_CPU), "logits").unwrap_err();
+        assert_eq!(SpeechError::from(ModelError::from(read)).code(), "inference_failed");
+        assert_eq!(SpeechError::from(ModelError::NoHypothesis).code(), "inference_failed");
+        let none = ModelError::NoLanguage("none of the allowed languages is a language of this model".into());
+        assert_eq!(SpeechError::from(none).code(), "unsupported_language");
+        assert_eq!(SpeechError::from(ModelError::NotFound("x".into())).code(), "model_not_found");
+    }
+}
