@@ -10,15 +10,15 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::middleware::Next;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use jobs::{ApiKey, Job, JobStore, NewApiKey, Submitter};
 
 use crate::keywatch::KeyWatch;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::error::{self, ApiError};
+use crate::state::AppState;
 
 pub const TOKEN_PREFIX: &str = "tsk_";
 
@@ -112,10 +112,10 @@ pub async fn authenticate(
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_left_body())
         }
-        Err(error) if req.path().starts_with("/v1/audio/") => {
-            Ok(req.into_response(crate::routes::openai::error_response(error)).map_into_right_body())
+        Err(error) => {
+            let response = error::response_for(req.path(), error);
+            Ok(req.into_response(response).map_into_right_body())
         }
-        Err(error) => Ok(req.into_response(error.error_response()).map_into_right_body()),
     }
 }
 

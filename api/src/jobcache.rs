@@ -122,7 +122,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use jobs::model::StatusColumn;
-    use jobs::{JobInput, JobOptions, JobStatus};
+    use jobs::{JobInput, JobStatus};
+    use vocab::JobOptions;
 
     use super::*;
 

@@ -3,8 +3,11 @@
 //!
 //! `main.rs` is thin; everything lives here so tests can start the real application on port 0.
 
+pub mod access;
 pub mod auth;
+pub mod config;
 pub mod error;
+pub mod intake;
 pub mod jobcache;
 pub mod keywatch;
 pub mod metrics;
@@ -13,9 +16,11 @@ pub mod openapi;
 pub mod retention;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod views;
 pub mod webhooks;
 
 pub use error::ApiError;
-pub use startup::{AppState, Application};
+pub use startup::Application;
+pub use state::AppState;

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{ErrorBody, ErrorObject};
-use crate::routes::{config, health, jobs, logs, models, openai, results, submit, upload, workers};
+use crate::error::{ErrorBody, ErrorObject, OpenAiErrorBody, OpenAiErrorObject};
+use crate::routes::{config, health, jobs, logs, models, openai, results, submit, workers};
 use crate::views;
 
 #[derive(OpenApi)]
@@ -43,7 +43,7 @@ use crate::views;
     ),
     components(schemas(
         submit::SubmitJobJson,
-        upload::SubmitJobForm,
+        submit::SubmitJobForm,
         views::SubmittedJob,
         views::JobView,
         views::JobList,
@@ -56,8 +56,8 @@ use crate::views;
         models::ModelView,
         models::ModelList,
         openai::AudioRequestForm,
-        openai::OpenAiErrorBody,
-        openai::OpenAiErrorObject,
+        OpenAiErrorBody,
+        OpenAiErrorObject,
         ::jobs::runtime::RuntimeSettings,
         ::jobs::runtime::RuntimeUpdate,
         ErrorBody,

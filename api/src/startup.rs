@@ -1,58 +1,23 @@
-//! Builds the application from [`Settings`]: connections, shared state, routes, server.
+//! Builds the application from [`Settings`]: connections, shared state ([`AppState`]), routes, server.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use jobs::runtime::{Runtime, RuntimeSettings};
-use jobs::{AudioStorage, Enqueuer, JobStore, Queue, Settings};
+use jobs::runtime::Runtime;
+use jobs::{AudioStorage, Enqueuer, JobStore, Queue};
 use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
+use crate::config::Settings;
 use crate::error::ApiError;
+use crate::intake::JSON_LIMIT;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
+use crate::state::AppState;
 use crate::{auth, routes, telemetry};
-
-/// Largest JSON body accepted (submissions are small; uploads go as multipart).
-pub const JSON_LIMIT: usize = 64 * 1024;
-
-/// What every handler shares. One instance per process, behind an `Arc` (`web::Data`).
-pub struct AppState {
-    pub settings: Settings,
-    pub store: JobStore,
-    pub queue: Queue,
-    /// Inserts submissions, many per statement under load.
-    pub enqueuer: Enqueuer,
-    pub storage: AudioStorage,
-    /// `inputs.path_roots`, canonicalised once at start-up.
-    pub roots: Vec<PathBuf>,
-    pub metrics: Arc<Metrics>,
-    /// Runtime settings in force (`PUT /v1/config`), polled from PostgreSQL.
-    pub runtime: Arc<Runtime>,
-    /// Whether any API key is active, kept current by PostgreSQL notifications.
-    pub keys: Arc<crate::keywatch::KeyWatch>,
-    /// Job rows for status reads, kept current by PostgreSQL notifications.
-    pub jobs: Arc<crate::jobcache::JobCache>,
-}
-
-impl AppState {
-    pub fn max_upload_mb(&self) -> u64 {
-        self.runtime.get().settings.max_upload_mb
-    }
-
-    pub fn max_upload_bytes(&self) -> u64 {
-        self.max_upload_mb().saturating_mul(1024 * 1024)
-    }
-
-    pub fn default_preset(&self) -> String {
-        self.runtime.get().settings.default_preset.clone()
-    }
-}
 
 pub struct Application {
     port: u16,
@@ -68,7 +33,7 @@ impl Application {
             .context("connecting to PostgreSQL")?;
         let queue =
             Queue::connect(&settings.redis.url, &settings.redis.key_prefix).await.context("connecting to Redis")?;
-        let runtime = Arc::new(Runtime::new(RuntimeSettings::defaults(&settings)));
+        let runtime = Arc::new(Runtime::new(settings.runtime_defaults()));
         runtime.refresh(&store).await.context("reading the runtime settings")?;
         if !store.any_active_key().await.context("reading API keys")? {
             tracing::warn!(
@@ -134,8 +99,7 @@ impl Application {
                 .wrap(from_fn(auth::authenticate))
                 .wrap(from_fn(telemetry::request_log))
                 .configure(routes::configure)
-                .service(web::redirect("/docs", "/docs/"))
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
+                .service(routes::docs::swagger_ui(spec.clone()))
                 .default_service(web::to(routes::not_found))
         });
         if workers > 0 {

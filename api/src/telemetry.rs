@@ -8,7 +8,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use tracing_subscriber::EnvFilter;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

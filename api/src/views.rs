@@ -1,10 +1,11 @@
 //! What the API answers: the JSON views of jobs, logs and workers.
 
 use chrono::{DateTime, Utc};
-use jobs::{Job, JobInput, JobOptions, JobStatus, LogLine, WorkerInfo};
+use jobs::{Job, JobInput, JobStatus, LogLine, WorkerInfo};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
+use vocab::JobOptions;
 
 /// Where to go next for a job.
 #[derive(Debug, Serialize, ToSchema)]

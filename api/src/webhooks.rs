@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use jobs::config::WebhookSettings;
-use jobs::webhooks::DueDelivery;
+use jobs::store::DueDelivery;
 use jobs::{JobStore, LogLevel};
 use sha2::Sha256;
 
+use crate::config::WebhookSettings;
 use crate::views::JobView;
 
 pub const ID_HEADER: &str = "Webhook-Id";

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use jobs::config::Preset;
+use vocab::Preset;
 use jobs::runtime::{RuntimeSettings, RuntimeUpdate, Versioned, MAX_RETENTION_HOURS, MAX_UPLOAD_MB_LIMIT};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The runtime settings in force, and the presets jobs may name.
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,7 +103,7 @@ pub async fn set_config(
 #[utoipa::path(get, path = "/v1/config/options", tag = "config", operation_id = "getConfigOptions",
     responses((status = 200, description = "The runtime settings one may change", body = ConfigOptions)))]
 pub async fn get_config_options(state: web::Data<AppState>) -> HttpResponse {
-    let defaults = RuntimeSettings::defaults(&state.settings);
+    let defaults = state.settings.runtime_defaults();
     let options = vec![
         ConfigOption {
             name: "default_preset",

@@ -9,10 +9,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::{parse_id, visible_job, visible_job_cached};
+use crate::access::{parse_id, visible_job, visible_job_cached};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{JobList, JobView};
 
 pub const MAX_PAGE: i64 = 100;

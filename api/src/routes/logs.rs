@@ -4,10 +4,10 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{parse_id, visible_job};
+use crate::access::{parse_id, visible_job};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::LogPage;
 
 const MAX_LINES: i64 = 1000;

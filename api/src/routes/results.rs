@@ -11,10 +11,10 @@ use transcript::{Format, RenderOptions, Transcript};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::{parse_id, visible_job};
+use crate::access::{parse_id, visible_job};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

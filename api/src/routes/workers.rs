@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::views::{QueueView, ServerStatus};
 
 /// Workers whose heartbeat is recent, and how many jobs are queued and running. Admin keys only.

@@ -1,13 +1,10 @@
 //! The multipart form's text fields: parsing and checking them into job options and a response format.
 
-use jobs::{JobOptions, Task};
+use vocab::{JobOptions, Task};
 use utoipa::ToSchema;
 
-use super::OpenAiError;
-use crate::error::ApiError;
-use crate::startup::AppState;
-
-pub(super) const TEXT_FIELD_LIMIT: usize = 64 * 1024;
+use crate::error::{ApiError, OpenAiError};
+use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum ResponseFormat {

@@ -1,7 +1,7 @@
 //! Rendering a finished transcript as json, text, srt, vtt or verbose_json.
 
 use actix_web::HttpResponse;
-use jobs::Task;
+use vocab::Task;
 use serde_json::json;
 use transcript::{Format, Transcript};
 
@@ -34,7 +34,7 @@ pub(super) fn respond(transcript: &Transcript, task: Task, request: &AudioReques
                 })
                 .collect();
             let mut body = json!({
-                "task": if task == Task::Translate { "translate" } else { "transcribe" },
+                "task": task.as_str(),
                 "language": transcript.language,
                 "duration": transcript.duration,
                 "text": text,

@@ -14,9 +14,8 @@ use uuid::Uuid;
 
 use super::respond::full_text;
 use super::wait::{finished, pause, FIRST_POLL_DELAY};
-use super::OpenAiError;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::error::{ApiError, OpenAiError};
+use crate::state::AppState;
 
 /// A comment line after this long without an event, so that proxies keep the stream open and a
 /// client that went away is noticed (the write fails) while its job is still running.
@@ -79,7 +78,7 @@ fn done_event(text: &str) -> String {
 
 /// OpenAI's error object in an event; the SDKs raise it as an `APIError`.
 fn error_event(e: &OpenAiError) -> String {
-    format!("data: {}\n\n", json!({"type": "error", "error": e.body}))
+    format!("data: {}\n\n", json!({"type": "error", "error": e.object()}))
 }
 
 /// What a stored partial segment carries that the stream needs.

@@ -7,9 +7,8 @@ use jobs::{Job, JobStatus};
 use transcript::Transcript;
 use uuid::Uuid;
 
-use super::OpenAiError;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::error::{ApiError, OpenAiError};
+use crate::state::AppState;
 
 /// The first pause between polls of a job; pauses double up to [`MAX_POLL_DELAY`].
 pub(super) const FIRST_POLL_DELAY: Duration = Duration::from_millis(50);

@@ -1,0 +1,140 @@
+//! A multipart submission to `POST /v1/jobs`: the audio in a `file` field (staged by
+//! `intake::Upload`), options as text fields or as one `options` JSON field.
+
+use actix_web::{web, HttpRequest};
+use jobs::{Job, Submitter};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use vocab::{JobOptions, Task};
+
+use crate::error::ApiError;
+use crate::intake::{check_callback, enqueue, request_hash, with_callback, HashedInput, Upload};
+use crate::state::AppState;
+
+/// A multipart submission. Give options either as separate text fields or as one `options`
+/// field holding a JSON object, not both.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SubmitJobForm {
+    /// The audio, any container and codec FFmpeg decodes.
+    #[schema(value_type = String, format = Binary, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+    preset: Option<String>,
+    language: Option<String>,
+    /// Comma-separated, or the field repeated.
+    allowed_languages: Option<String>,
+    task: Option<Task>,
+    word_timestamps: Option<bool>,
+    diarize: Option<bool>,
+    min_speakers: Option<u32>,
+    max_speakers: Option<u32>,
+    initial_prompt: Option<String>,
+    model: Option<String>,
+    /// Where to POST the job's status (signed) when it finishes.
+    callback_url: Option<String>,
+    /// All options as one JSON object, e.g. `{"language": "en", "diarize": true}`.
+    options: Option<String>,
+}
+
+/// Reads a multipart submission, stages its file and queues its job; `true` with a job
+/// returned for the same key (this request's copy of the audio is then deleted).
+pub(super) async fn submit_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    key: Option<String>,
+    submitter: &Submitter,
+) -> Result<(Job, bool), ApiError> {
+    let mut upload = Upload::begin(req, state, submitter, key.is_some()).await?;
+    let mut form = FormOptions::default();
+    let mut callback_url = None;
+    let file = upload
+        .read_form(req, payload, key.is_some(), |name, value| {
+            if name == "callback_url" {
+                if callback_url.replace(value).is_some() {
+                    return Err(ApiError::InvalidBody("form field `callback_url` given more than once".into()));
+                }
+                Ok(())
+            } else {
+                form.add(name, value)
+            }
+        })
+        .await?;
+    let options = jobs::validate::options_with_default(&state.settings, &state.default_preset(), form.into_options()?)?;
+    let callback_url = check_callback(state, submitter, callback_url)?;
+    let input = upload.store(&file).await?;
+    let hash = key.as_ref().map(|_| {
+        with_callback(request_hash(&HashedInput::of(&input, file.sha256.as_deref()), &options), &callback_url)
+    });
+    let submitter = Submitter { callback_url, ..submitter.clone() };
+    let (job, replayed) = enqueue(state, &submitter, upload.id(), input, options, key, hash).await?;
+    if !replayed {
+        upload.keep();
+    } // else: an earlier job owns the audio; dropping the upload deletes this copy.
+    Ok((job, replayed))
+}
+
+/// Option fields collected from the form, turned into `JobOptions` by serde so that type errors
+/// read the same as for JSON.
+#[derive(Default)]
+struct FormOptions {
+    fields: Map<String, Value>,
+    json: Option<String>,
+}
+
+impl FormOptions {
+    fn add(&mut self, name: String, value: String) -> Result<(), ApiError> {
+        match name.as_str() {
+            "options" if self.json.is_some() => {
+                Err(ApiError::InvalidBody("form field `options` given more than once".into()))
+            }
+            "options" => {
+                self.json = Some(value);
+                Ok(())
+            }
+            "allowed_languages" => {
+                let list = self.fields.entry(name).or_insert_with(|| Value::Array(vec![]));
+                if let Value::Array(list) = list {
+                    let codes = value.split(',').map(str::trim).filter(|s| !s.is_empty());
+                    list.extend(codes.map(|s| Value::String(s.to_string())));
+                }
+                Ok(())
+            }
+            known if JobOptions::FIELDS.contains(&known) => {
+                if self.fields.contains_key(known) {
+                    return Err(ApiError::InvalidBody(format!("form field `{known}` given more than once")));
+                }
+                let typed = match known {
+                    // Booleans and numbers parse as JSON; anything else stays a string and
+                    // fails deserialization with serde's message.
+                    "word_timestamps" | "diarize" | "min_speakers" | "max_speakers" => {
+                        serde_json::from_str(value.trim()).unwrap_or(Value::String(value))
+                    }
+                    _ => Value::String(value),
+                };
+                self.fields.insert(name, typed);
+                Ok(())
+            }
+            other => Err(ApiError::InvalidBody(format!(
+                "unknown form field `{other}`; expected `file`, `options`, `callback_url` or one of {}",
+                JobOptions::FIELDS.join(", ")
+            ))),
+        }
+    }
+
+    fn into_options(self) -> Result<JobOptions, ApiError> {
+        let (value, what) = match self.json {
+            Some(_) if !self.fields.is_empty() => {
+                return Err(ApiError::InvalidBody(
+                    "give options either as separate form fields or as one `options` JSON field, not both".into(),
+                ))
+            }
+            Some(json) => (
+                serde_json::from_str(&json).map_err(|e| ApiError::InvalidBody(format!("form field `options`: {e}")))?,
+                "form field `options`",
+            ),
+            None => (Value::Object(self.fields), "form fields"),
+        };
+        serde_json::from_value(value).map_err(|e| ApiError::InvalidBody(format!("{what}: {e}")))
+    }
+}

@@ -1,0 +1,133 @@
+//! A JSON submission to `POST /v1/jobs`: a `url` to download or a server `path`, and options.
+
+use std::path::PathBuf;
+
+use actix_web::{web, HttpRequest};
+use jobs::{Job, JobInput, Submitter};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use vocab::{JobOptions, Task};
+
+use crate::error::ApiError;
+use crate::intake::{check_callback, content_length, enqueue, request_hash, with_callback, HashedInput, JSON_LIMIT};
+use crate::state::AppState;
+
+/// A JSON submission: exactly one of `url` and `path`, and any options (see `JobOptions`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJobJson {
+    /// Audio to download, http or https. Loopback, private and metadata addresses are refused.
+    pub url: Option<String>,
+    /// An absolute path on the server, inside one of the configured input directories.
+    pub path: Option<String>,
+    /// Preset name, e.g. `HIGH_ACCURACY`, `BALANCED` (default) or `LOW_LATENCY`.
+    pub preset: Option<String>,
+    /// Spoken language (ISO 639-1, e.g. `en`); detected when absent.
+    pub language: Option<String>,
+    /// Restricts language detection to these languages.
+    pub allowed_languages: Option<Vec<String>>,
+    pub task: Option<Task>,
+    pub word_timestamps: Option<bool>,
+    pub diarize: Option<bool>,
+    pub min_speakers: Option<u32>,
+    pub max_speakers: Option<u32>,
+    /// Text that primes the decoder: names, spellings, style.
+    pub initial_prompt: Option<String>,
+    /// Model name, e.g. `tiny.en` or `base`.
+    pub model: Option<String>,
+    /// Where to POST the job's status (signed) when it finishes; http or https, public addresses
+    /// only (like `url`).
+    pub callback_url: Option<String>,
+}
+
+impl SubmitJobJson {
+    pub(super) fn into_parts(self) -> (Option<String>, Option<String>, JobOptions) {
+        let options = JobOptions {
+            preset: self.preset,
+            language: self.language,
+            allowed_languages: self.allowed_languages,
+            task: self.task,
+            word_timestamps: self.word_timestamps,
+            diarize: self.diarize,
+            min_speakers: self.min_speakers,
+            max_speakers: self.max_speakers,
+            initial_prompt: self.initial_prompt,
+            model: self.model,
+        };
+        (self.url, self.path, options)
+    }
+}
+
+/// Reads a JSON submission and queues its job; `true` with a job returned for the same key.
+pub(super) async fn submit_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    key: Option<String>,
+    submitter: &Submitter,
+) -> Result<(Job, bool), ApiError> {
+    if content_length(req).is_some_and(|n| n > JSON_LIMIT as u64) {
+        return Err(ApiError::BodyTooLarge(JSON_LIMIT));
+    }
+    let body = payload
+        .to_bytes_limited(JSON_LIMIT)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(JSON_LIMIT))?
+        .map_err(|e| ApiError::InvalidBody(format!("could not read the body: {e}")))?;
+    let mut request: SubmitJobJson =
+        serde_json::from_slice(&body).map_err(|e| ApiError::InvalidBody(format!("invalid JSON body: {e}")))?;
+    let callback_url = check_callback(state, submitter, request.callback_url.take())?;
+    let (url, path, options) = request.into_parts();
+    let options = jobs::validate::options_with_default(&state.settings, &state.default_preset(), options)?;
+    let input = match (url, path) {
+        (Some(url), None) => {
+            let url = jobs::net::check_url(&url, state.settings.inputs.allow_private_urls)?;
+            JobInput::Url { url: url.into() }
+        }
+        (None, Some(path)) => JobInput::Path { path: input_path(state, &path)? },
+        (Some(_), Some(_)) => return Err(ApiError::InvalidBody("give either `url` or `path`, not both".into())),
+        (None, None) => {
+            return Err(ApiError::InvalidBody(
+                "give `url` or `path`, or upload the audio as multipart/form-data with a `file` field".into(),
+            ))
+        }
+    };
+    let hash =
+        key.as_ref().map(|_| with_callback(request_hash(&HashedInput::of(&input, None), &options), &callback_url));
+    let submitter = Submitter { callback_url, ..submitter.clone() };
+    enqueue(state, &submitter, Uuid::now_v7(), input, options, key, hash).await
+}
+
+/// Checks a `path` input and returns its canonical form.
+fn input_path(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    use jobs::validate::PathRefused;
+    let resolved: PathBuf = match jobs::validate::input_path(&state.roots, raw) {
+        Ok(path) => path,
+        // Say "no such file" only inside the roots, so the API is no oracle for other paths.
+        Err(PathRefused::NotFound(_)) if !state.roots.iter().any(|root| lexical(raw).starts_with(root)) => {
+            return Err(PathRefused::OutsideRoots.into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    resolved
+        .into_os_string()
+        .into_string()
+        .map_err(|_| ApiError::PathNotAllowed("the path resolves to a name that is not valid UTF-8".into()))
+}
+
+/// `raw` with `.` and `..` resolved without touching the file system.
+fn lexical(raw: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in std::path::Path::new(raw).components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
