@@ -4,22 +4,24 @@ use std::path::Path;
 use std::time::Duration;
 
 use jobs::store::{Inserted, NewJob, StoreError};
-use jobs::{CancelOutcome, Fence, JobInput, JobOptions, JobStatus, JobStore, Outcome, PartialsCursor, Queue};
+use jobs::{CancelOutcome, Fence, JobInput, JobStatus, JobStore, Outcome, PartialsCursor, Queue};
 use uuid::Uuid;
+use vocab::{JobOptions, SpeakerModel};
 
 struct TestDb {
     store: JobStore,
     queue: Queue,
+    /// Declared last so it is dropped last: the database goes after the pool that uses it.
+    backends: testkit::TestBackends,
 }
 
 async fn spawn_db() -> TestDb {
-    let tag = Uuid::now_v7().simple().to_string();
-    let store = JobStore::connect(&format!("postgres://postgres@127.0.0.1:5432/test_{tag}"), 5)
+    let backends = testkit::TestBackends::new();
+    let store = JobStore::connect(&backends.database_url(), 5)
         .await
         .expect("PostgreSQL on 127.0.0.1:5432 (scripts/setup.sh starts it)");
-    let queue =
-        Queue::connect("redis://127.0.0.1:6379", &format!("test:{tag}:")).await.expect("Redis on 127.0.0.1:6379");
-    TestDb { store, queue }
+    let queue = Queue::connect(testkit::REDIS_URL, &backends.redis_prefix()).await.expect("Redis on 127.0.0.1:6379");
+    TestDb { store, queue, backends }
 }
 
 fn new_job(max_attempts: i32) -> NewJob {
@@ -183,10 +185,10 @@ async fn a_consumer_recovers_when_the_stream_disappears() {
     assert_eq!(delivery.job_id, Some(id));
     consumer.ack(&delivery).await.unwrap();
 
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let client = redis::Client::open(testkit::REDIS_URL).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{}*", key_prefix(&db))).query_async(&mut conn).await.unwrap();
+        redis::cmd("KEYS").arg(format!("{}*", db.backends.redis_prefix())).query_async(&mut conn).await.unwrap();
     for key in keys {
         redis::cmd("DEL").arg(key).query_async::<i64>(&mut conn).await.unwrap();
     }
@@ -220,7 +222,7 @@ fn the_shipped_configuration_loads() {
     }
     assert!(settings.preset("low_latency").is_some(), "preset names ignore case");
     assert_eq!(settings.preset("LOW_LATENCY").unwrap().1.without_timestamps, Some(true));
-    assert_eq!(settings.preset("HIGH_ACCURACY").unwrap().1.speaker_model.as_deref(), Some("campplus"));
+    assert_eq!(settings.preset("HIGH_ACCURACY").unwrap().1.speaker_model, Some(SpeakerModel::Campplus));
     assert_eq!(settings.preset("BALANCED").unwrap().1.speaker_model, None);
 }
 
@@ -248,15 +250,10 @@ fn presets_with_impossible_settings_are_refused() {
     }
 }
 
-fn key_prefix(db: &TestDb) -> String {
-    // The prefix is the database's tag; both were made from it in spawn_db.
-    let url = db.store.pool().connect_options();
-    format!("test:{}:", url.get_database().unwrap().trim_start_matches("test_"))
-}
-
 #[tokio::test]
 async fn several_processes_can_create_and_migrate_the_database_at_once() {
-    let url = format!("postgres://postgres@127.0.0.1:5432/test_{}", Uuid::now_v7().simple());
+    let backends = testkit::TestBackends::new();
+    let url = backends.database_url();
     let connects = (0..4).map(|_| JobStore::connect(&url, 2));
     for store in futures_util::future::join_all(connects).await {
         store.expect("every concurrent start-up succeeds").ping().await.unwrap();
@@ -398,9 +395,8 @@ fn submission(job: NewJob) -> jobs::Submission {
 }
 
 async fn stream_len(db: &TestDb) -> i64 {
-    let mut conn =
-        redis::Client::open("redis://127.0.0.1:6379").unwrap().get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("XLEN").arg(format!("{}jobs", key_prefix(db))).query_async(&mut conn).await.unwrap()
+    let mut conn = redis::Client::open(testkit::REDIS_URL).unwrap().get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XLEN").arg(format!("{}jobs", db.backends.redis_prefix())).query_async(&mut conn).await.unwrap()
 }
 
 #[tokio::test]

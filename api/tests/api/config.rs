@@ -6,7 +6,8 @@ use jobs::{Outcome, WorkerInfo};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, sample_transcript, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{assert_error, sample_transcript, spawn_app_with, TestApp};
+use testkit::wait_until;
 
 async fn put_config(app: &TestApp, body: &Value, token: Option<&str>) -> reqwest::Response {
     let mut request = app.client.put(app.url("/v1/config")).json(body);
@@ -72,7 +73,7 @@ async fn a_change_applies_at_once_here_and_soon_in_every_other_process() {
     // Another api process on the same database, within its poll interval.
     let client = &app.client;
     let url = format!("{other_url}/v1/config");
-    let seen = wait_for(Duration::from_secs(10), "the other process to reload", || async {
+    let seen = wait_until(Duration::from_secs(10), "the other process to reload", || async {
         let config: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
         (config["version"] == 2).then_some(config)
     })
@@ -147,12 +148,14 @@ async fn retention_deletes_old_audio_and_results() {
         .await
         .unwrap();
     assert_eq!(app.stored_files().len(), 1);
+    // A check that nothing happens has no condition to wait for: give three passes (one every
+    // 0.1 s) the chance to delete wrongly.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.get(&format!("/v1/jobs/{old}/result")).await.status(), StatusCode::OK, "0 h keeps everything");
 
     assert_eq!(put_config(&app, &json!({"retention_hours": 2}), None).await.status(), StatusCode::OK);
     let app = &app;
-    let response = wait_for(Duration::from_secs(10), "the old result to go", || async move {
+    let response = wait_until(Duration::from_secs(10), "the old result to go", || async move {
         let response = app.get(&format!("/v1/jobs/{old}/result")).await;
         (response.status() != StatusCode::OK).then_some(response)
     })

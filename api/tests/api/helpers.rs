@@ -1,20 +1,18 @@
 //! `spawn_app()` and helpers shared by the tests.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use api::config::Settings;
 use api::startup::Application;
-use jobs::{Fence, JobStore, Outcome, Queue, Settings};
+use jobs::{Fence, JobStore, Outcome, Queue};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
+use testkit::{TestBackends, REDIS_URL};
 use transcript::{Segment, SpeakerTurn, Transcript, Word};
 use uuid::Uuid;
-
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 pub struct TestApp {
     pub address: String,
@@ -24,19 +22,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub storage_dir: TempDir,
     pub input_root: TempDir,
-    db_name: String,
+    /// Declared last so it is dropped last: the database goes after the pool that uses it.
+    _backends: TestBackends,
 }
 
-/// Settings from `config/` for a fresh database, Redis prefix, storage dir and input root.
-pub fn test_settings(storage: &Path, root: &Path) -> (Settings, String) {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let mut settings = Settings::load_from(&config, "test").expect("config/ loads");
-    let id = Uuid::now_v7().simple().to_string();
-    let db_name = format!("test_{id}");
-    settings.database.url = format!("postgres://postgres@127.0.0.1:5432/{db_name}");
+/// Settings from `config/` for a fresh database, Redis prefix, storage dir and input root; the
+/// database and the Redis keys go when the returned guard is dropped.
+pub fn test_settings(storage: &Path, root: &Path) -> (Settings, TestBackends) {
+    let mut settings = Settings::load_from(&testkit::repo_root().join("config"), "test").expect("config/ loads");
+    let backends = TestBackends::new();
+    settings.database.url = backends.database_url();
     settings.database.max_connections = 8;
     settings.redis.url = REDIS_URL.into();
-    settings.redis.key_prefix = format!("test:{id}:");
+    settings.redis.key_prefix = backends.redis_prefix();
     settings.api.host = "127.0.0.1".into();
     settings.api.port = 0;
     settings.api.workers = 1;
@@ -44,7 +42,7 @@ pub fn test_settings(storage: &Path, root: &Path) -> (Settings, String) {
     settings.storage.dir = storage.to_path_buf();
     settings.inputs.path_roots = vec![root.to_path_buf()];
     settings.inputs.allow_private_urls = false;
-    (settings, db_name)
+    (settings, backends)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -54,7 +52,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let storage_dir = TempDir::new().unwrap();
     let input_root = TempDir::new().unwrap();
-    let (mut settings, db_name) = test_settings(storage_dir.path(), input_root.path());
+    let (mut settings, backends) = test_settings(storage_dir.path(), input_root.path());
     customise(&mut settings);
     let app = Application::build(settings.clone()).await.expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -62,34 +60,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let store = JobStore::connect(&settings.database.url, 4).await.unwrap();
     let queue = Queue::connect(REDIS_URL, &settings.redis.key_prefix).await.unwrap();
     let client = reqwest::Client::new();
-    TestApp { address, settings, store, queue, client, storage_dir, input_root, db_name }
-}
-
-impl Drop for TestApp {
-    /// Drops the test's database (forcing out the app's connections) and its Redis keys.
-    fn drop(&mut self) {
-        let db_name = self.db_name.clone();
-        let prefix = self.settings.redis.key_prefix.clone();
-        let cleanup = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(ADMIN_URL).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-                if let Ok(mut conn) = redis::Client::open(REDIS_URL).unwrap().get_multiplexed_async_connection().await {
-                    let _: redis::RedisResult<()> = redis::cmd("DEL")
-                        .arg(format!("{prefix}jobs"))
-                        .arg(format!("{prefix}cancel"))
-                        .query_async(&mut conn)
-                        .await;
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
+    TestApp { address, settings, store, queue, client, storage_dir, input_root, _backends: backends }
 }
 
 impl TestApp {
@@ -145,11 +116,10 @@ impl TestApp {
         let key = api::auth::create_key(&self.store, name, admin, max_queued).await.unwrap().1;
         // The app hears of a first key through a PostgreSQL notification, within milliseconds;
         // until then token-less requests still pass as in open mode.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while self.client.get(self.url("/v1/workers")).send().await.unwrap().status() != 401 {
-            assert!(std::time::Instant::now() < deadline, "keys not enforced within 5 s of creating one");
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        testkit::wait_until(Duration::from_secs(5), "keys to be enforced", || async {
+            (self.client.get(self.url("/v1/workers")).send().await.unwrap().status() == 401).then_some(())
+        })
+        .await;
         key
     }
 
@@ -202,22 +172,6 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     assert_eq!(error["type"], kind, "body: {text}");
     assert_eq!(body.as_object().unwrap().len(), 1, "only `error`: {text}");
     error["message"].as_str().unwrap().to_string()
-}
-
-/// Polls `check` until it returns `Some`, failing after `timeout`.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 pub fn sample_transcript() -> Transcript {

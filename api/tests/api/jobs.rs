@@ -8,7 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use transcript::{Format, RenderOptions};
 
-use crate::helpers::{assert_error, sample_transcript, spawn_app, wait_for};
+use crate::helpers::{assert_error, sample_transcript, spawn_app};
+use testkit::wait_until;
 
 #[tokio::test]
 async fn a_job_shows_its_full_state() {
@@ -31,7 +32,7 @@ async fn a_job_shows_its_full_state() {
 
     app.finish(id, Outcome::Failed { code: "decode_failed".into(), message: "no audio stream".into() }).await;
     // The app hears of the worker's write through a PostgreSQL notification (milliseconds).
-    let job = wait_for(Duration::from_secs(5), "the failure", || async {
+    let job = wait_until(Duration::from_secs(5), "the failure", || async {
         let job = app.job(id).await;
         (job["status"] == "failed").then_some(job)
     })

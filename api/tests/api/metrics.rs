@@ -6,7 +6,8 @@ use std::time::Duration;
 use jobs::{Outcome, WorkerInfo};
 use reqwest::StatusCode;
 
-use crate::helpers::{sample_transcript, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{sample_transcript, spawn_app_with, TestApp};
+use testkit::wait_until;
 
 async fn scrape(app: &TestApp) -> String {
     let response = app.get("/metrics").await;
@@ -24,7 +25,7 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 async fn metrics_show_requests_jobs_workers_and_durations() {
     let app = spawn_app_with(|s| s.metrics.refresh_secs = 0.1).await;
     let app = &app;
-    wait_for(Duration::from_secs(10), "a first refresh", || async move {
+    wait_until(Duration::from_secs(10), "a first refresh", || async move {
         sample(&scrape(app).await, "transcribe_metrics_refreshed_timestamp_seconds").filter(|t| *t > 0.0)
     })
     .await;
@@ -53,7 +54,7 @@ async fn metrics_show_requests_jobs_workers_and_durations() {
     app.store.worker_heartbeat(&worker).await.unwrap();
     assert_eq!(app.get(&format!("/v1/jobs/{}", uuid::Uuid::now_v7())).await.status(), StatusCode::NOT_FOUND);
 
-    let text = wait_for(Duration::from_secs(10), "the finished job in the histograms", || async move {
+    let text = wait_until(Duration::from_secs(10), "the finished job in the histograms", || async move {
         let text = scrape(app).await;
         sample(&text, "transcribe_job_real_time_factor_count").filter(|n| *n == 1.0).map(|_| text)
     })
@@ -79,8 +80,14 @@ async fn metrics_show_requests_jobs_workers_and_durations() {
     assert!(sample(&text, "transcribe_job_real_time_factor_sum").unwrap() < 1.0, "ms of work for 10 s of audio");
 
     // Counted once: later passes read on from their watermark.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sample(&scrape(app).await, "transcribe_job_real_time_factor_count"), Some(1.0));
+    let refreshed = |text: &str| sample(text, "transcribe_metrics_refreshed_timestamp_seconds").unwrap();
+    let seen = refreshed(&text);
+    let text = wait_until(Duration::from_secs(10), "a later refresh", || async move {
+        let text = scrape(app).await;
+        (refreshed(&text) > seen).then_some(text)
+    })
+    .await;
+    assert_eq!(sample(&text, "transcribe_job_real_time_factor_count"), Some(1.0));
 }
 
 #[tokio::test]

@@ -5,11 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use jobs::{JobStore, Outcome, Task};
+use jobs::{JobStore, Outcome};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
+use vocab::Task;
 
 use crate::helpers::{sample_transcript, spawn_app_with, TestApp};
 
@@ -294,7 +295,7 @@ async fn start_stream(app: &TestApp) -> (tokio::task::JoinHandle<reqwest::Respon
 /// The id of the job a client's request queued, once it is there.
 async fn queued_job(app: &TestApp, within: Duration, what: &str) -> Uuid {
     let store = app.store.clone();
-    crate::helpers::wait_for(within, what, || {
+    testkit::wait_until(within, what, || {
         let store = store.clone();
         async move {
             sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'queued'")

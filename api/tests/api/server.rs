@@ -6,7 +6,8 @@ use jobs::WorkerInfo;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, test_settings, wait_for, TcpProxy};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, test_settings, TcpProxy};
+use testkit::wait_until;
 
 #[tokio::test]
 async fn workers_and_queue_counts() {
@@ -52,7 +53,7 @@ async fn ready_fails_when_redis_becomes_unreachable() {
     let app = spawn_app_with(|s| s.redis.url = format!("redis://127.0.0.1:{}", proxy.port)).await;
     assert_eq!(app.get("/ready").await.status(), StatusCode::OK);
     proxy.cut();
-    let response = wait_for(Duration::from_secs(15), "/ready to fail", || async {
+    let response = wait_until(Duration::from_secs(15), "/ready to fail", || async {
         let response = app.get("/ready").await;
         (response.status() != StatusCode::OK).then_some(response)
     })
@@ -68,17 +69,30 @@ async fn ready_fails_when_redis_becomes_unreachable() {
 async fn start_up_fails_clearly_without_redis() {
     let storage = tempfile::TempDir::new().unwrap();
     let root = tempfile::TempDir::new().unwrap();
-    let (mut settings, db_name) = test_settings(storage.path(), root.path());
+    let (mut settings, _backends) = test_settings(storage.path(), root.path());
     settings.redis.url = "redis://127.0.0.1:1".into();
     let error = api::Application::build(settings).await.err().expect("no Redis, no start");
     assert!(format!("{error:#}").contains("Redis"), "{error:#}");
-    drop_database(&db_name).await;
 }
 
-async fn drop_database(name: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut conn).await.unwrap();
+/// `/docs` answers the page itself, not a redirect, and its relative links still reach the
+/// files under `/docs/`.
+#[tokio::test]
+async fn docs_without_a_slash_serves_the_page() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let docs = client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    assert!(html.contains(r#"<base href="/docs/">"#), "{html}");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        assert!(html.contains(&format!("./{asset}")), "{asset} in {html}");
+        let file = client.get(app.url(&format!("/docs/{asset}"))).send().await.unwrap();
+        assert_eq!(file.status(), StatusCode::OK, "{asset}");
+    }
+    assert_eq!(client.post(app.url("/docs")).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
 /// `/docs` answers the page itself, not a redirect, and its relative links still reach the

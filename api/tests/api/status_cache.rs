@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{assert_error, spawn_app_with, TestApp};
+use testkit::wait_until;
 
 async fn spawn_cached_app() -> TestApp {
     let app = spawn_app_with(|s| s.api.status_cache_secs = 3600.0).await;
@@ -19,7 +20,7 @@ async fn spawn_cached_app() -> TestApp {
 
 /// The pid of the app's notification listener, once it listens (and is not `old`).
 async fn listener(app: &TestApp, old: Option<i32>) -> i32 {
-    wait_for(Duration::from_secs(10), "the app to listen for notifications", || async {
+    wait_until(Duration::from_secs(10), "the app to listen for notifications", || async {
         let pids: Vec<i32> = sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
         )
@@ -46,7 +47,7 @@ async fn trigger(app: &TestApp, on: bool) {
 
 /// Polls the status until `check` accepts it; a notification takes milliseconds.
 async fn status_until(app: &TestApp, id: Uuid, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    wait_for(Duration::from_secs(5), what, || async {
+    wait_until(Duration::from_secs(5), what, || async {
         let job = app.job(id).await;
         check(&job).then_some(job)
     })
@@ -71,7 +72,7 @@ async fn a_workers_writes_reach_status_reads_through_notifications() {
     assert!(app.store.finish(&fence, &outcome, "failed").await.unwrap());
     status_until(&app, id, "failed", |j| j["status"] == "failed").await;
     app.store.delete(id).await.unwrap();
-    wait_for(Duration::from_secs(5), "the deletion", || async {
+    wait_until(Duration::from_secs(5), "the deletion", || async {
         (app.get(&format!("/v1/jobs/{id}")).await.status() == StatusCode::NOT_FOUND).then_some(())
     })
     .await;

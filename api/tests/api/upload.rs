@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use futures_util::StreamExt;
 
-use crate::helpers::{assert_error, spawn_app, wait_for, TestApp};
+use crate::helpers::{assert_error, spawn_app, TestApp};
+use testkit::wait_until;
 
 fn audio(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
@@ -169,7 +170,7 @@ async fn an_upload_cut_off_midway_leaves_no_partial_file() {
     let part = Part::stream(reqwest::Body::wrap_stream(slow)).file_name("cut.wav");
     let response = app.client.post(app.url("/v1/jobs")).multipart(Form::new().part("file", part)).send().await;
     assert!(response.is_err(), "the client aborted the request");
-    wait_for(std::time::Duration::from_secs(10), "the partial upload to be removed", || async {
+    wait_until(std::time::Duration::from_secs(10), "the partial upload to be removed", || async {
         app.stored_files().is_empty().then_some(())
     })
     .await;

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, sample_transcript, spawn_app_with, wait_for, TestApp};
+use crate::helpers::{assert_error, sample_transcript, spawn_app_with, TestApp};
+use testkit::wait_until;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -144,7 +145,7 @@ async fn a_finished_job_is_posted_signed_with_retries_until_accepted() {
     app.finish(id, outcome).await;
 
     let store = &app.store;
-    let delivery = wait_for(Duration::from_secs(20), "the delivery", || async move {
+    let delivery = wait_until(Duration::from_secs(20), "the delivery", || async move {
         let d = store.deliveries(id).await.unwrap().pop()?;
         (d.status != "pending").then_some(d)
     })
@@ -162,7 +163,7 @@ async fn a_finished_job_is_posted_signed_with_retries_until_accepted() {
     }
 
     // The delivery's state is written before its log line.
-    wait_for(Duration::from_secs(5), "the delivered log line", || async move {
+    wait_until(Duration::from_secs(5), "the delivered log line", || async move {
         let logs = store.logs(id, 0, 100).await.unwrap();
         logs.iter().any(|l| l.message.starts_with("webhook delivered")).then_some(())
     })
@@ -190,7 +191,7 @@ async fn delivery_gives_up_after_the_last_attempt_and_covers_cancellation() {
     assert_eq!(cancel.status(), StatusCode::OK);
 
     let store = &app.store;
-    let delivery = wait_for(Duration::from_secs(20), "the delivery to give up", || async move {
+    let delivery = wait_until(Duration::from_secs(20), "the delivery to give up", || async move {
         let d = store.deliveries(id).await.unwrap().pop()?;
         (d.status != "pending").then_some(d)
     })
@@ -202,7 +203,7 @@ async fn delivery_gives_up_after_the_last_attempt_and_covers_cancellation() {
     verify(&received[0], "whsec_server"); // open mode: the server's secret
     assert_eq!(serde_json::from_slice::<Value>(&received[0].body).unwrap()["status"], "canceled");
     // The delivery's state is written before its log line.
-    wait_for(Duration::from_secs(5), "the giving-up log line", || async move {
+    wait_until(Duration::from_secs(5), "the giving-up log line", || async move {
         let logs = store.logs(id, 0, 100).await.unwrap();
         logs.iter().any(|l| l.message.ends_with("failed on attempt 2: HTTP 500; giving up")).then_some(())
     })
