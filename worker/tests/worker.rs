@@ -5,20 +5,20 @@ mod support;
 use std::time::Duration;
 
 use jobs::{CancelOutcome, JobInput, JobStatus};
-use support::{evaldata, spawn_env, Served};
+use support::{spawn_env, Served};
 
 #[tokio::test]
 async fn upload_path_and_url_inputs_are_decoded() {
     let env = spawn_env(|_| {}).await;
     let _worker = env.start_worker();
-    let jfk = evaldata("jfk.flac");
+    let jfk = testkit::fixture("jfk.flac");
 
     let key = jobs::AudioStorage::key_for(uuid::Uuid::now_v7());
     std::fs::copy(&jfk, env.settings.storage.dir.join(&key)).unwrap();
     let upload = env.submit(JobInput::Upload { key, filename: Some("jfk.flac".into()), size_bytes: 1 }).await;
 
     let local = env.input_root.join("sonnet.mp3");
-    std::fs::copy(evaldata("librivox/sonnet1_en.mp3"), &local).unwrap();
+    std::fs::copy(testkit::fixture("librivox/sonnet1_en.mp3"), &local).unwrap();
     let path = env.submit(JobInput::Path { path: local.to_string_lossy().into() }).await;
 
     let server = Served::start(std::fs::read(&jfk).unwrap(), None).await;
@@ -97,7 +97,7 @@ async fn url_inputs_are_limited_and_rechecked_by_the_worker() {
     // A worker that forbids private addresses refuses a loopback URL even if the job got in.
     let strict = spawn_env(|s| s.inputs.allow_private_urls = false).await;
     let _strict_worker = strict.start_worker();
-    let server = Served::start(std::fs::read(evaldata("jfk.flac")).unwrap(), None).await;
+    let server = Served::start(std::fs::read(testkit::fixture("jfk.flac")).unwrap(), None).await;
     let port = server.addr.port();
     for url in [format!("http://localhost:{port}/a.flac"), format!("http://127.0.0.1:{port}/a.flac")] {
         let id = strict.submit(JobInput::Url { url }).await;
@@ -111,7 +111,7 @@ async fn url_inputs_are_limited_and_rechecked_by_the_worker() {
 async fn a_running_job_is_canceled_quickly() {
     let env = support::spawn_env_alone(|_| {}).await;
     let _worker = env.start_worker();
-    let slow = Served::start(std::fs::read(evaldata("jfk.flac")).unwrap(), Some(Duration::from_secs(60))).await;
+    let slow = Served::start(std::fs::read(testkit::fixture("jfk.flac")).unwrap(), Some(Duration::from_secs(60))).await;
     let id = env.submit(JobInput::Url { url: slow.url() }).await;
     env.wait_status(id, JobStatus::Running, Duration::from_secs(30)).await;
     let asked = std::time::Instant::now();
@@ -127,11 +127,15 @@ async fn a_killed_worker_s_job_completes_on_another() {
     let env = spawn_env(|_| {}).await;
     let mut first = env.start_worker();
     // The first download hangs, so the job is mid-flight when its worker dies.
-    let server = Served::start(std::fs::read(evaldata("jfk.flac")).unwrap(), Some(Duration::from_secs(600))).await;
+    let server =
+        Served::start(std::fs::read(testkit::fixture("jfk.flac")).unwrap(), Some(Duration::from_secs(600))).await;
     let id = env.submit(JobInput::Url { url: server.url() }).await;
     let running = env.wait_status(id, JobStatus::Running, Duration::from_secs(30)).await;
     let first_worker = running.worker_id.clone().unwrap();
-    support::poll(Duration::from_secs(30), || async { (server.requests() > 0).then_some(()) }).await;
+    testkit::wait_until(Duration::from_secs(30), "the download to start", || async {
+        (server.requests() > 0).then_some(())
+    })
+    .await;
     first.kill_hard();
     let _second = env.start_worker();
     let job = env.wait_finished(id, Duration::from_secs(60)).await;
@@ -179,8 +183,8 @@ async fn a_duplicate_delivery_runs_the_job_once() {
     let _b = env.start_worker();
     let job = env.wait_finished(id, Duration::from_secs(60)).await;
     assert_eq!(job.status(), JobStatus::Succeeded);
-    // Let the other deliveries be read and refused.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The other deliveries are read and refused (acknowledged without a second claim).
+    env.wait_deliveries_settled(Duration::from_secs(30)).await;
     let job = env.store.get(id).await.unwrap().unwrap();
     assert_eq!(job.attempt, 1);
     let claims =
@@ -192,7 +196,7 @@ async fn a_duplicate_delivery_runs_the_job_once() {
 async fn workers_report_themselves_and_leave_on_sigterm() {
     let env = spawn_env(|_| {}).await;
     let mut worker = env.start_worker();
-    let live = support::poll(Duration::from_secs(30), || async {
+    let live = testkit::wait_until(Duration::from_secs(30), "the worker to report itself", || async {
         let workers = env.store.live_workers(Duration::from_secs(30)).await.unwrap();
         (!workers.is_empty()).then_some(workers)
     })
@@ -200,7 +204,7 @@ async fn workers_report_themselves_and_leave_on_sigterm() {
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].device, "cpu");
     worker.terminate();
-    support::poll(Duration::from_secs(30), || async {
+    testkit::wait_until(Duration::from_secs(30), "the worker to leave", || async {
         env.store.live_workers(Duration::from_secs(30)).await.unwrap().is_empty().then_some(())
     })
     .await;
@@ -222,7 +226,7 @@ async fn a_job_is_canceled_within_two_seconds_while_transcribing() {
         },
     )
     .unwrap();
-    let speech = speech::audio::decode_file(&evaldata("librivox/sonnet1_en.mp3")).unwrap();
+    let speech = speech::audio::decode_file(&testkit::fixture("librivox/sonnet1_en.mp3")).unwrap();
     for sample in speech.iter().cycle().take(16_000 * 120) {
         writer.write_sample((sample * 32_767.0) as i16).unwrap();
     }
@@ -243,10 +247,10 @@ async fn a_diarized_job_labels_two_speakers() {
     let env = spawn_env(|_| {}).await;
     let _worker = env.start_worker();
     let local = env.input_root.join("two-speakers.wav");
-    std::fs::copy(evaldata("pyannote/sample.wav"), &local).unwrap();
+    std::fs::copy(testkit::fixture("pyannote/sample.wav"), &local).unwrap();
     // BALANCED diarizes with Resemblyzer, HIGH_ACCURACY with CAM++ (its speaker_model).
     for preset in ["BALANCED", "HIGH_ACCURACY"] {
-        let options = jobs::JobOptions {
+        let options = vocab::JobOptions {
             preset: Some(preset.into()),
             diarize: Some(true),
             max_speakers: Some(4),
@@ -283,7 +287,7 @@ async fn a_running_job_stores_its_finished_segments_before_the_result() {
         sample_format: hound::SampleFormat::Int,
     };
     let mut writer = hound::WavWriter::create(&long, spec).unwrap();
-    let speech = speech::audio::decode_file(&evaldata("librivox/sonnet1_en.mp3")).unwrap();
+    let speech = speech::audio::decode_file(&testkit::fixture("librivox/sonnet1_en.mp3")).unwrap();
     for sample in speech.iter().cycle().take(16_000 * 110) {
         writer.write_sample((sample * 32_767.0) as i16).unwrap();
     }
@@ -291,7 +295,7 @@ async fn a_running_job_stores_its_finished_segments_before_the_result() {
     let id = env.submit(JobInput::Path { path: long.to_string_lossy().into() }).await;
 
     // Job and partials are read together, so "running" and the segments are one moment's.
-    let early = support::poll(Duration::from_secs(120), || async {
+    let early = testkit::wait_until(Duration::from_secs(120), "a first partial segment", || async {
         let read = env.store.job_with_partials(id, &jobs::PartialsCursor::default()).await.unwrap().unwrap();
         assert!(!read.job.status().is_finished(), "finished before any partial segment was seen: {:?}", read.job);
         (!read.segments.is_empty()).then_some(read)

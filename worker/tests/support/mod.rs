@@ -1,31 +1,18 @@
 //! Test environment: a fresh database and Redis key prefix per test, worker processes started
 //! from the real binary, and a small HTTP server for URL inputs.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jobs::{Job, JobInput, JobOptions, JobStatus, JobStore, NewJob, Queue, Settings};
+use jobs::{Job, JobInput, JobStatus, JobStore, NewJob, Queue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
-
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-pub fn evaldata(name: &str) -> PathBuf {
-    let path = repo_root().join("../shared/evaldata/audio").join(name);
-    assert!(
-        path.is_file(),
-        "missing evaluation audio {}: the tests need ../shared/evaldata beside the repository",
-        path.display()
-    );
-    path
-}
+use vocab::JobOptions;
+use worker::config::Settings;
 
 /// Timing tests hold this exclusively so that no other test's transcription competes for the
 /// CPU while they measure; every other test holds it shared.
@@ -45,6 +32,8 @@ pub struct TestEnv {
     _dir: tempfile::TempDir,
     workers: AtomicUsize,
     _cpu: CpuGuard,
+    /// Declared last so it is dropped last: the database goes after the pool that uses it.
+    _backends: testkit::TestBackends,
 }
 
 /// A fresh deployment: its own database, Redis prefix, storage and input directories, and
@@ -61,13 +50,12 @@ pub async fn spawn_env_alone(customize: impl FnOnce(&mut Settings)) -> TestEnv {
 }
 
 async fn build_env(customize: impl FnOnce(&mut Settings), cpu: CpuGuard) -> TestEnv {
-    let root = repo_root();
-    let mut settings = Settings::load_from(&root.join("config"), "test").expect("config/ loads");
+    let mut settings = Settings::load_from(&testkit::repo_root().join("config"), "test").expect("config/ loads");
     let dir = tempfile::tempdir().unwrap();
-    let tag = Uuid::now_v7().simple().to_string();
-    settings.database.url = format!("postgres://postgres@127.0.0.1:5432/test_{tag}");
+    let backends = testkit::TestBackends::new();
+    settings.database.url = backends.database_url();
     settings.database.max_connections = 5;
-    settings.redis.key_prefix = format!("test:{tag}:");
+    settings.redis.key_prefix = backends.redis_prefix();
     settings.storage.dir = dir.path().join("audio");
     std::fs::create_dir_all(&settings.storage.dir).unwrap();
     let input_root = dir.path().join("inputs");
@@ -76,7 +64,7 @@ async fn build_env(customize: impl FnOnce(&mut Settings), cpu: CpuGuard) -> Test
     settings.inputs.allow_private_urls = true;
     settings.inputs.url_timeout_secs = 60;
     settings.worker.work_dir = dir.path().join("work");
-    settings.worker.models_dir = root.join("models");
+    settings.worker.models_dir = testkit::models_dir();
     settings.queue.lease_secs = 2.0;
     settings.queue.heartbeat_secs = 0.5;
     settings.queue.reaper_interval_secs = 0.5;
@@ -93,7 +81,17 @@ async fn build_env(customize: impl FnOnce(&mut Settings), cpu: CpuGuard) -> Test
         .await
         .expect("PostgreSQL on 127.0.0.1:5432 (scripts/setup.sh starts it)");
     let queue = Queue::connect(&settings.redis.url, &settings.redis.key_prefix).await.expect("Redis on 127.0.0.1:6379");
-    TestEnv { settings, store, queue, input_root, config_dir, _dir: dir, workers: AtomicUsize::new(0), _cpu: cpu }
+    TestEnv {
+        settings,
+        store,
+        queue,
+        input_root,
+        config_dir,
+        _dir: dir,
+        workers: AtomicUsize::new(0),
+        _cpu: cpu,
+        _backends: backends,
+    }
 }
 
 impl TestEnv {
@@ -121,7 +119,7 @@ impl TestEnv {
     pub fn sample_input(&self) -> PathBuf {
         let target = self.input_root.join("sample.wav");
         if !target.exists() {
-            std::fs::copy(evaldata("librispeech/1089-134686-0002.wav"), &target).unwrap();
+            std::fs::copy(testkit::fixture("librispeech/1089-134686-0002.wav"), &target).unwrap();
         }
         target
     }
@@ -135,7 +133,7 @@ impl TestEnv {
             std::fs::File::create(logs.join(format!("{}-{n}.log", self.settings.redis.key_prefix.replace(':', "_"))))
                 .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_worker"))
-            .current_dir(repo_root())
+            .current_dir(testkit::repo_root())
             .env("APP_CONFIG_DIR", &self.config_dir)
             .env("APP_ENVIRONMENT", "test")
             .env("RUST_LOG", "info")
@@ -156,20 +154,31 @@ impl TestEnv {
     }
 
     pub async fn wait(&self, id: Uuid, within: Duration, done: impl Fn(&Job) -> bool) -> Job {
-        let deadline = Instant::now() + within;
-        loop {
-            let job = self.store.get(id).await.unwrap().expect("job exists");
-            if done(&job) {
-                return job;
-            }
-            if Instant::now() > deadline {
-                let logs = self.store.logs(id, 0, 1000).await.unwrap();
-                let lines: Vec<String> =
-                    logs.iter().map(|l| format!("{} {:?} {}", l.at, l.worker_id, l.message)).collect();
-                panic!("job {id} still {:?} after {within:?}: {job:?}\nlog:\n{}", job.status(), lines.join("\n"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let get = || async { self.store.get(id).await.unwrap().expect("job exists") };
+        if let Some(job) = testkit::poll(within, || async { Some(get().await).filter(|job| done(job)) }).await {
+            return job;
         }
+        let job = get().await;
+        let logs = self.store.logs(id, 0, 1000).await.unwrap();
+        let lines: Vec<String> = logs.iter().map(|l| format!("{} {:?} {}", l.at, l.worker_id, l.message)).collect();
+        panic!("job {id} still {:?} after {within:?}: {job:?}\nlog:\n{}", job.status(), lines.join("\n"));
+    }
+
+    /// Waits until the workers have read and acknowledged every entry of the job stream.
+    pub async fn wait_deliveries_settled(&self, within: Duration) {
+        let client = redis::Client::open(self.settings.redis.url.as_str()).unwrap();
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        let stream = format!("{}jobs", self.settings.redis.key_prefix);
+        testkit::wait_until(within, "every delivery to be read and acknowledged", || {
+            let (mut conn, stream) = (conn.clone(), stream.clone());
+            async move {
+                let reply: redis::streams::StreamInfoGroupsReply =
+                    redis::cmd("XINFO").arg("GROUPS").arg(&stream).query_async(&mut conn).await.unwrap();
+                let settled = |g: &redis::streams::StreamInfoGroup| g.pending == 0 && g.lag == Some(0);
+                (!reply.groups.is_empty() && reply.groups.iter().all(settled)).then_some(())
+            }
+        })
+        .await
     }
 
     /// Deletes every Redis key of this deployment, as a restart of a Redis without persistence would.
@@ -184,22 +193,6 @@ impl TestEnv {
         for key in keys {
             redis::cmd("DEL").arg(key).query_async::<i64>(&mut conn).await.unwrap();
         }
-    }
-}
-
-/// Calls `check` until it returns something or `within` passes (then panics).
-pub async fn poll<T, F, Fut>(within: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "condition not met within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
