@@ -95,26 +95,6 @@ async fn docs_without_a_slash_serves_the_page() {
     assert_eq!(client.post(app.url("/docs")).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
-/// `/docs` answers the page itself, not a redirect, and its relative links still reach the
-/// files under `/docs/`.
-#[tokio::test]
-async fn docs_without_a_slash_serves_the_page() {
-    let app = spawn_app().await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let docs = client.get(app.url("/docs")).send().await.unwrap();
-    assert_eq!(docs.status(), StatusCode::OK);
-    assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let html = docs.text().await.unwrap();
-    assert!(html.contains("swagger"), "{html}");
-    assert!(html.contains(r#"<base href="/docs/">"#), "{html}");
-    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
-        assert!(html.contains(&format!("./{asset}")), "{asset} in {html}");
-        let file = client.get(app.url(&format!("/docs/{asset}"))).send().await.unwrap();
-        assert_eq!(file.status(), StatusCode::OK, "{asset}");
-    }
-    assert_eq!(client.post(app.url("/docs")).send().await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED);
-}
-
 #[tokio::test]
 async fn docs_and_spec_are_served() {
     let app = spawn_app().await;
