@@ -92,7 +92,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         config.join_gap_s = j;
     }
     if spectral {
-        config.clustering = speech::diarize::Clustering::Spectral;
+        config.clustering = vocab::Clustering::Spectral;
     }
     if let Some(w) = window {
         config.window_s = w;

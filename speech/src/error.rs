@@ -21,8 +21,6 @@ pub enum SpeechError {
     UnsupportedLanguage(String),
     #[error("invalid device: {0}")]
     InvalidDevice(String),
-    #[error("invalid compute type: {0}")]
-    InvalidComputeType(String),
     #[error("inference failed: {0}")]
     Inference(String),
 }
@@ -69,7 +67,6 @@ impl SpeechError {
             SpeechError::ModelInvalid(_) => "model_invalid",
             SpeechError::UnsupportedLanguage(_) => "unsupported_language",
             SpeechError::InvalidDevice(_) => "invalid_device",
-            SpeechError::InvalidComputeType(_) => "invalid_compute_type",
             SpeechError::Inference(_) => "inference_failed",
         }
     }

@@ -20,5 +20,5 @@ pub mod whisper;
 
 pub use error::SpeechError;
 pub use observer::{Observer, Stage};
-pub use pipeline::{Options, Pipeline, PipelineConfig, SpeakerModel, Task};
+pub use pipeline::{Pipeline, PipelineConfig};
 pub use transcript;

@@ -278,7 +278,7 @@ fn assign_speakers_by_overlap() {
 fn pipeline_diarizes_with_words() {
     let config = speech::PipelineConfig { models_dir: models_dir(), ..Default::default() };
     let pipeline = speech::Pipeline::new(config).unwrap();
-    let options = speech::Options { diarize: true, word_timestamps: true, ..Default::default() };
+    let options = vocab::Options { diarize: true, word_timestamps: true, ..Default::default() };
     let t = pipeline.run(&fixture("pyannote/sample.wav"), &options, &Quiet).unwrap();
     let turns = t.diarization.clone().expect("diarization");
     assert_eq!(turns, diarize("pyannote/sample.wav", &DiarizeOptions::default()));
@@ -305,7 +305,7 @@ fn a_torchscript_speaker_model_replaces_resemblyzer() {
         ..Default::default()
     };
     let pipeline = speech::Pipeline::new(config).unwrap();
-    let options = speech::Options { diarize: true, max_speakers: Some(3), ..Default::default() };
+    let options = vocab::Options { diarize: true, max_speakers: Some(3), ..Default::default() };
     let t = pipeline.run(&fixture("pyannote/sample.wav"), &options, &Quiet).unwrap();
     let turns = t.diarization.expect("diarization");
     well_formed(&turns);
@@ -383,7 +383,7 @@ fn campplus_diarizes_meetings_within_the_target() {
     let pipeline =
         speech::Pipeline::new(speech::PipelineConfig { models_dir: models.clone(), ..Default::default() }).unwrap();
     let options =
-        speech::Options { diarize: true, speaker_model: Some(speech::SpeakerModel::Campplus), ..Default::default() };
+        vocab::Options { diarize: true, speaker_model: Some(vocab::SpeakerModel::Campplus), ..Default::default() };
     let t = pipeline.run(&fixture("pyannote/sample.wav"), &options, &Quiet).unwrap();
     let turns = t.diarization.expect("diarization");
     well_formed_per_speaker(&turns);
@@ -498,7 +498,7 @@ fn segmentation_on_silence_and_short_audio() {
 fn pipeline_diarizes_with_segmentation() {
     let config = speech::PipelineConfig { models_dir: models_dir(), speaker_segmentation: true, ..Default::default() };
     let pipeline = speech::Pipeline::new(config).unwrap();
-    let options = speech::Options { diarize: true, min_speakers: Some(2), max_speakers: Some(2), ..Default::default() };
+    let options = vocab::Options { diarize: true, min_speakers: Some(2), max_speakers: Some(2), ..Default::default() };
     let path = fixture("pyannote/sample.wav");
     let t = pipeline.run(&path, &options, &Quiet).unwrap();
     let turns = t.diarization.expect("diarization");
@@ -522,7 +522,7 @@ fn spectral_diarizer() -> &'static Diarizer {
     static D: OnceLock<Diarizer> = OnceLock::new();
     D.get_or_init(|| {
         let mut config = DiarizerConfig::resemblyzer(&models_dir());
-        config.clustering = speech::diarize::Clustering::Spectral;
+        config.clustering = vocab::Clustering::Spectral;
         // No threshold decides anything: an absurd one must not matter.
         config.threshold = 0.0;
         Diarizer::new(config).unwrap()

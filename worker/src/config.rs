@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use jobs::config::ConfigError;
 use jobs::runtime::RuntimeSettings;
 use serde::{Deserialize, Serialize};
-use vocab::Clustering;
+use vocab::{Clustering, Device};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
@@ -63,7 +63,7 @@ impl Settings {
 pub struct WorkerSettings {
     pub models_dir: PathBuf,
     pub work_dir: PathBuf,
-    pub device: String,
+    pub device: Device,
     /// Whisper models kept loaded, least recently used dropped first.
     #[serde(default = "default_model_cache_size")]
     pub model_cache_size: usize,

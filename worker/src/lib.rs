@@ -105,7 +105,7 @@ impl Worker {
         WorkerInfo {
             id: self.id.clone(),
             hostname: hostname(),
-            device: self.settings.worker.device.clone(),
+            device: self.settings.worker.device.to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: chrono::Utc::now(),
             heartbeat_at: chrono::Utc::now(),
@@ -231,14 +231,11 @@ async fn listen_for_gc(worker: Arc<Worker>) {
 pub fn pipeline_config(worker: &WorkerSettings) -> speech::PipelineConfig {
     speech::PipelineConfig {
         models_dir: worker.models_dir.clone(),
-        device: Some(worker.device.clone()),
+        device: Some(worker.device),
         speaker_model: worker.speaker_model.clone(),
         speaker_threshold: worker.speaker_threshold,
         speaker_segmentation: worker.speaker_segmentation,
-        speaker_clustering: match worker.speaker_clustering {
-            vocab::Clustering::Agglomerative => speech::diarize::Clustering::Agglomerative,
-            vocab::Clustering::Spectral => speech::diarize::Clustering::Spectral,
-        },
+        speaker_clustering: worker.speaker_clustering,
         model_cache: Some(worker.model_cache_size),
         ..Default::default()
     }

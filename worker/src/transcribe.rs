@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use vocab::{ComputeType, JobOptions, Task};
+use vocab::{ComputeType, Device, JobOptions, SpeakerModel, Task};
 
 use crate::config::Settings;
 
@@ -26,18 +26,18 @@ pub struct TranscribeArgs {
     #[arg(long)]
     pub language: Option<String>,
     /// transcribe or translate (to English).
-    #[arg(long, default_value = "transcribe")]
-    pub task: String,
+    #[arg(long, default_value_t = Task::Transcribe, value_parser = str::parse::<Task>)]
+    pub task: Task,
     #[arg(long)]
     pub beam_size: Option<u32>,
     #[arg(long)]
     pub batch_size: Option<u32>,
-    /// cpu or cuda.
-    #[arg(long)]
-    pub device: Option<String>,
-    /// default or float32 (float16 is used on CUDA automatically; int8 is not implemented yet).
-    #[arg(long)]
-    pub compute_type: Option<String>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, value_parser = str::parse::<Device>)]
+    pub device: Option<Device>,
+    /// auto (float16 on CUDA, float32 on a CPU), float32 or float16 (int8 is not implemented).
+    #[arg(long, value_parser = str::parse::<ComputeType>)]
+    pub compute_type: Option<ComputeType>,
     #[arg(long)]
     pub initial_prompt: Option<String>,
     /// Label speakers (SPEAKER_00, ...) on segments; adds a `diarization` part to the result.
@@ -49,8 +49,8 @@ pub struct TranscribeArgs {
     pub max_speakers: Option<u32>,
     /// Speaker model for --diarize: resemblyzer (fast) or campplus (accurate, with segmentation
     /// and spectral clustering). Default: the preset's, else the worker's configured one.
-    #[arg(long, value_parser = str::parse::<speech::SpeakerModel>)]
-    pub speaker_model: Option<speech::SpeakerModel>,
+    #[arg(long, value_parser = str::parse::<SpeakerModel>)]
+    pub speaker_model: Option<SpeakerModel>,
     /// Time every word (alignment); json gets `words`, srt and vtt get cues timed by their words.
     #[arg(long)]
     pub word_timestamps: bool,
@@ -76,10 +76,6 @@ pub struct TranscribeArgs {
 
 pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let format: transcript::Format = args.format.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let task: Task = args.task.parse().context("--task")?;
-    if let Some(ct) = &args.compute_type {
-        ct.parse::<ComputeType>().context("--compute-type")?;
-    }
     if !args.file.is_file() {
         bail!("no such file: {}", args.file.display());
     }
@@ -96,7 +92,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let job_options = JobOptions {
         preset: args.preset.clone(),
         language: args.language.clone(),
-        task: Some(task),
+        task: Some(args.task),
         initial_prompt: args.initial_prompt.clone(),
         word_timestamps: word_timestamps.then_some(true),
         diarize: args.diarize.then_some(true),
@@ -115,11 +111,11 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         options.without_timestamps = Some(true);
     }
     // The command line's device and compute type win over the preset's.
-    if let Some(d) = &args.device {
-        options.device = Some(vec![d.clone()]);
+    if let Some(d) = args.device {
+        options.device = Some(vec![d]);
     }
-    if let Some(ct) = &args.compute_type {
-        options.compute_type = Some(ct.clone());
+    if args.compute_type.is_some() {
+        options.compute_type = args.compute_type;
     }
     if args.speaker_model.is_some() {
         options.speaker_model = args.speaker_model;
@@ -128,7 +124,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let defaults = crate::pipeline_config(&settings.worker);
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {
         models_dir: args.models_dir.unwrap_or(defaults.models_dir.clone()),
-        device: args.device.or(defaults.device.clone()),
+        device: args.device.or(defaults.device),
         ..defaults
     })?;
     let observer = StderrObserver::default();

@@ -10,6 +10,7 @@
 //! `spectral` instead of the dendrogram; the small-cluster rule and the relabelling are shared.
 
 use tch::{Device, Kind, Tensor};
+use vocab::Clustering;
 
 use super::spectral;
 use crate::tensor::{read_vec, TensorRead};
@@ -32,16 +33,6 @@ pub(crate) struct Bounds {
     /// Smallest cluster counted as a speaker (in windows).
     pub min_cluster_size: usize,
     pub method: Clustering,
-}
-
-/// How embeddings are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Clustering {
-    /// Average linkage cut at [`Bounds::threshold`].
-    #[default]
-    Agglomerative,
-    /// Spectral clustering; the number of speakers from the eigengap (the threshold is unused).
-    Spectral,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -62,9 +62,9 @@ use std::sync::Mutex;
 
 use tch::Device;
 pub use transcript::SpeakerTurn;
+use vocab::Clustering;
 
 pub use assign::{assign_speakers, speaker_at};
-pub use cluster::Clustering;
 pub use embed::EmbeddingModel;
 use embed::{Encoder, Features, HOP, N_FFT};
 pub use feed::SpeechFeed;

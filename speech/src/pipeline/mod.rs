@@ -2,7 +2,6 @@
 //! models, diarizers) and runs files through decoding, VAD, transcription and diarization
 //! ([`run`]).
 
-mod options;
 mod run;
 mod speakers;
 mod transcriber;
@@ -11,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use transcript::Transcript;
-
-pub use options::{Options, SpeakerModel, Task};
+use vocab::{Clustering, ComputeType, Device, Options, SpeakerModel};
 
 use crate::audio::AudioReader;
 use crate::diarize::{segmentation_path, DiarizeOptions, Diarizer, DiarizerConfig};
@@ -28,8 +26,8 @@ pub struct PipelineConfig {
     /// Holds `whisper-*` model directories, `silero-vad/silero_vad_windows.jit` and, for
     /// diarization, `resemblyzer/` and `pyannote-segmentation/`.
     pub models_dir: PathBuf,
-    /// `cpu` (default), `cuda`, `cuda:N`, or `auto` (CUDA when available).
-    pub device: Option<String>,
+    /// Default: the CPU.
+    pub device: Option<Device>,
     /// Torch intra-op threads; default: the machine's cores.
     pub threads: Option<usize>,
     /// Models kept loaded (least recently used dropped first). Default 2.
@@ -41,7 +39,7 @@ pub struct PipelineConfig {
     /// Diarize with the segmentation model (`diarize::DiarizerConfig::segmentation`).
     pub speaker_segmentation: bool,
     /// How speaker embeddings are clustered (`diarize::DiarizerConfig::clustering`).
-    pub speaker_clustering: crate::diarize::Clustering,
+    pub speaker_clustering: Clustering,
 }
 
 type Cached = Arc<Mutex<Whisper>>;
@@ -59,21 +57,17 @@ pub struct Pipeline {
     diarizers: Mutex<Vec<(Option<SpeakerModel>, Arc<Diarizer>)>>,
 }
 
-fn parse_device(s: Option<&str>) -> Result<tch::Device, SpeechError> {
-    match s.unwrap_or("cpu") {
-        "cpu" | "" => Ok(tch::Device::Cpu),
-        "auto" => Ok(tch::Device::cuda_if_available()),
-        "cuda" | "gpu" => Ok(tch::Device::Cuda(0)),
-        d => match d.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
-            Some(n) => Ok(tch::Device::Cuda(n)),
-            None => Err(SpeechError::InvalidDevice(format!("{d} (expected cpu, cuda, cuda:N or auto)"))),
-        },
+fn torch_device(device: Device) -> tch::Device {
+    match device {
+        Device::Cpu => tch::Device::Cpu,
+        Device::Cuda(n) => tch::Device::Cuda(n.unwrap_or(0) as usize),
+        Device::Auto => tch::Device::cuda_if_available(),
     }
 }
 
 impl Pipeline {
     pub fn new(config: PipelineConfig) -> Result<Self, SpeechError> {
-        let device = parse_device(config.device.as_deref())?;
+        let device = torch_device(config.device.unwrap_or(Device::Cpu));
         if device.is_cuda() && !tch::Cuda::is_available() {
             return Err(SpeechError::InvalidDevice("CUDA was asked for but is not available".into()));
         }
@@ -127,25 +121,21 @@ impl Pipeline {
             Some(list) => {
                 let mut found = None;
                 for d in list {
-                    let d = parse_device(Some(d))?;
+                    let d = torch_device(*d);
                     if !d.is_cuda() || tch::Cuda::is_available() {
                         found = Some(d);
                         break;
                     }
                 }
                 found.ok_or_else(|| {
-                    SpeechError::InvalidDevice(format!("none of {list:?} is available on this worker (no CUDA)"))
+                    let names: Vec<String> = list.iter().map(Device::to_string).collect();
+                    SpeechError::InvalidDevice(format!("none of {names:?} is available on this worker (no CUDA)"))
                 })?
             }
         };
-        let kind = match options.compute_type.as_deref().unwrap_or("auto") {
-            "auto" | "default" | "float16" if device.is_cuda() => tch::Kind::Half,
-            "auto" | "default" | "float16" | "float32" => tch::Kind::Float,
-            other => {
-                return Err(SpeechError::InvalidComputeType(format!(
-                    "{other} (expected auto, float32 or float16; int8 is not implemented)"
-                )))
-            }
+        let kind = match options.compute_type.unwrap_or(ComputeType::Auto) {
+            ComputeType::Auto | ComputeType::Float16 if device.is_cuda() => tch::Kind::Half,
+            ComputeType::Auto | ComputeType::Float16 | ComputeType::Float32 => tch::Kind::Float,
         };
         Ok((device, kind))
     }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use transcript::Transcript;
+use vocab::Options;
 
-use super::options::Options;
 use super::speakers::Speakers;
 use super::transcriber::{Msg, Transcriber};
 use crate::audio::AudioError;

@@ -4,8 +4,8 @@
 use std::sync::mpsc::Receiver;
 
 use transcript::{Segment, Transcript, Word};
+use vocab::{Options, Task};
 
-use super::options::{Options, Task};
 use crate::dsp::SR;
 use crate::error::SpeechError;
 use crate::observer::{Observer, Stage};
