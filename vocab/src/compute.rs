@@ -59,7 +59,7 @@ deserialize_from_str!(Device);
 
 named! {
     /// The precision a model computes in.
-    pub enum ComputeType as "compute type", note " (int8 is not implemented)" {
+    pub enum ComputeType as "compute_type", note " (int8 is not implemented)" {
         /// float16 on CUDA, float32 on a CPU.
         Auto = "auto" | "default",
         Float32 = "float32",
@@ -90,7 +90,7 @@ mod tests {
         assert_eq!("default".parse::<ComputeType>().unwrap(), ComputeType::Auto);
         assert_eq!("float16".parse::<ComputeType>().unwrap(), ComputeType::Float16);
         let err = "int8".parse::<ComputeType>().unwrap_err().to_string();
-        assert_eq!(err, r#"unknown compute type "int8"; expected auto, float32 or float16 (int8 is not implemented)"#);
+        assert_eq!(err, r#"unknown compute_type "int8"; expected auto, float32 or float16 (int8 is not implemented)"#);
         let json: ComputeType = serde_json::from_str(r#""float32""#).unwrap();
         assert_eq!(serde_json::to_string(&json).unwrap(), r#""float32""#);
     }

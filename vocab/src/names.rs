@@ -6,7 +6,7 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {given:?}; expected {}{note}", or_list(allowed))]
 pub struct UnknownName {
-    /// What was named, e.g. `compute type`.
+    /// What was named, as configuration files spell the key, e.g. `compute_type`.
     pub what: &'static str,
     pub given: String,
     pub allowed: &'static [&'static str],

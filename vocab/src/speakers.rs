@@ -4,7 +4,7 @@ use crate::names::{deserialize_from_str, named};
 
 named! {
     /// A bundled speaker model, with the diarization settings it was measured with.
-    pub enum SpeakerModel as "speaker model" {
+    pub enum SpeakerModel as "speaker_model" {
         /// Resemblyzer: cheap.
         Resemblyzer = "resemblyzer",
         /// CAM++ with segmentation and spectral clustering: accurate, several times the cost.
@@ -17,7 +17,7 @@ deserialize_from_str!(SpeakerModel);
 named! {
     /// How speaker embeddings are grouped into speakers.
     #[derive(Default)]
-    pub enum Clustering as "clustering" {
+    pub enum Clustering as "speaker_clustering" {
         /// Average linkage cut at a similarity threshold.
         #[default]
         Agglomerative = "agglomerative",
@@ -38,7 +38,7 @@ mod tests {
             assert_eq!(m.as_str().parse::<SpeakerModel>().unwrap(), *m);
         }
         let err = "ecapa".parse::<SpeakerModel>().unwrap_err().to_string();
-        assert_eq!(err, r#"unknown speaker model "ecapa"; expected resemblyzer or campplus"#);
+        assert_eq!(err, r#"unknown speaker_model "ecapa"; expected resemblyzer or campplus"#);
         let c: Clustering = serde_json::from_str(r#""spectral""#).unwrap();
         assert_eq!(
             (c, serde_json::to_string(&Clustering::default()).unwrap()),
