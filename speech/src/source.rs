@@ -4,10 +4,10 @@
 //! dropped.
 
 use std::path::Path;
-use std::time::Instant;
 
 use crate::audio::AudioReader;
 use crate::error::SpeechError;
+use crate::observer::{timed, Observer, Stage};
 use crate::vad::{SileroVad, VadStream, WINDOW};
 
 /// Audio samples from absolute index `start` on.
@@ -39,17 +39,18 @@ impl Buffer {
 }
 
 /// Decodes a file block by block and runs Silero over every 512-sample window.
-pub(crate) struct SpeechSource {
+pub(crate) struct SpeechSource<'o> {
     reader: AudioReader,
     vad: VadStream,
     buf: Buffer,
     /// Samples that have a probability (the next window starts here).
     vad_pos: usize,
     probs: Vec<f32>,
-    vad_seconds: f64,
+    /// Told how long decoding and Silero take (stages `decode` and `vad`).
+    observer: Option<&'o dyn Observer>,
 }
 
-impl SpeechSource {
+impl<'o> SpeechSource<'o> {
     /// Opens `path` and loads Silero from `vad_model` (`silero_vad_windows.jit`).
     pub fn open(path: &Path, vad_model: &Path) -> Result<Self, SpeechError> {
         let reader = AudioReader::open(path)?;
@@ -63,8 +64,13 @@ impl SpeechSource {
             buf: Buffer { start: 0, data: Vec::new() },
             vad_pos: 0,
             probs: Vec::new(),
-            vad_seconds: 0.0,
+            observer: None,
         }
+    }
+
+    /// Reports the time spent decoding (stage `decode`) and in Silero (stage `vad`) to `observer`.
+    pub fn set_observer(&mut self, observer: &'o dyn Observer) {
+        self.observer = Some(observer);
     }
 
     /// The file's length in seconds, when its container says.
@@ -76,18 +82,15 @@ impl SpeechSource {
     /// Silero's last (padded) window. Returns whether the stream has ended; either way the new
     /// probabilities wait in [`SpeechSource::take_probs`].
     pub fn advance(&mut self) -> Result<bool, SpeechError> {
-        match self.reader.next_block()? {
+        let observer = self.observer;
+        match timed(observer, Stage::Decode, || self.reader.next_block())? {
             Some(block) => {
                 self.buf.data.extend_from_slice(&block);
-                let t0 = Instant::now();
-                self.vad.push(&block, &mut self.probs)?;
-                self.vad_seconds += t0.elapsed().as_secs_f64();
+                timed(observer, Stage::Vad, || self.vad.push(&block, &mut self.probs))?;
                 Ok(false)
             }
             None => {
-                let t0 = Instant::now();
-                self.vad.finish(&mut self.probs)?;
-                self.vad_seconds += t0.elapsed().as_secs_f64();
+                timed(observer, Stage::Vad, || self.vad.finish(&mut self.probs))?;
                 Ok(true)
             }
         }
@@ -107,10 +110,5 @@ impl SpeechSource {
     /// Drops the audio before `keep` that no future probability needs either.
     pub fn drop_before(&mut self, keep: usize) {
         self.buf.drop_before(keep.min(self.vad_pos));
-    }
-
-    /// Seconds spent in Silero so far.
-    pub fn vad_seconds(&self) -> f64 {
-        self.vad_seconds
     }
 }

@@ -71,7 +71,7 @@ pub use feed::SpeechFeed;
 
 use crate::dsp::SR;
 use crate::error::SpeechError;
-use crate::observer::{Observer, Stage};
+use crate::observer::{timed, Observer, Stage};
 use crate::source::SpeechSource;
 use crate::vad::VadOptions;
 
@@ -302,7 +302,8 @@ impl Diarizer {
         options: &DiarizeOptions,
         observer: Option<&dyn Observer>,
     ) -> Result<Vec<SpeakerTurn>, SpeechError> {
-        self.file_feed(path, vad_model, vad_options, observer)?.finish(options)
+        let feed = self.file_feed(path, vad_model, vad_options, observer)?;
+        timed(observer, Stage::Diarize, || feed.finish(options))
     }
 
     /// The feed of [`Diarizer::diarize_file`] with the whole file pushed, before clustering
@@ -318,6 +319,7 @@ impl Diarizer {
         let mut session = self.session();
         if let Some(o) = observer {
             session.set_observer(o);
+            source.set_observer(o);
         }
         if let Some(d) = source.duration_hint() {
             session.set_expected_samples((d * SR) as usize);
@@ -329,7 +331,7 @@ impl Diarizer {
                 feed.push_prob(p);
             }
             let audio = source.audio();
-            feed.feed(audio.start, &audio.data, eof)?;
+            timed(observer, Stage::Diarize, || feed.feed(audio.start, &audio.data, eof))?;
             if eof {
                 break;
             }

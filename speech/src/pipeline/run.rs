@@ -4,7 +4,6 @@
 
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use transcript::Transcript;
 use vocab::Options;
@@ -33,9 +32,14 @@ fn vad_options(o: &Options) -> VadOptions {
 /// the chunks it sends (a bounded channel keeps memory flat), so both cores stay busy.
 /// With `diarize`, the same Silero probabilities also drive the diarizer's tight speech spans
 /// (no second decoding or VAD pass), and the transcript comes back with speakers.
+///
+/// Each stage's work is timed where it runs ([`Observer::busy`]): decode, VAD and diarization
+/// on this thread, one after another; transcription and word alignment on the second thread,
+/// at the same time as this one's. Waiting (for the channel, for the model's lock) is no
+/// stage's.
 pub(super) fn run(
     model: Arc<Mutex<Whisper>>,
-    source: SpeechSource,
+    source: SpeechSource<'_>,
     o: &Options,
     observer: &dyn Observer,
     threads: i32,
@@ -57,7 +61,7 @@ pub(super) fn run(
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
             (Ok(turns), Ok(mut t)) => {
                 if let Some(turns) = turns {
-                    assign_speakers(&mut t, &turns);
+                    observer.timed(Stage::Diarize, || assign_speakers(&mut t, &turns));
                 }
                 Ok(t)
             }
@@ -68,13 +72,14 @@ pub(super) fn run(
 /// Decodes, runs Silero on every 512-sample window, cuts and merges speech into chunks and
 /// sends them on. Keeps only the audio an open chunk or pending speech may still need.
 fn produce<'d>(
-    mut source: SpeechSource,
+    mut source: SpeechSource<'d>,
     o: &VadOptions,
     tx: &SyncSender<Msg>,
     obs: &'d dyn Observer,
     diarize: Option<(&'d Diarizer, DiarizeOptions)>,
 ) -> Result<Option<Vec<SpeakerTurn>>, SpeechError> {
     tch::set_num_threads(1); // Silero is a small recurrent model: one thread is fastest.
+    source.set_observer(obs);
     let expected = source.duration_hint().filter(|t| *t > 0.0);
     let gone = || SpeechError::Cancelled;
     tx.send(Msg::Start { expected }).map_err(|_| gone())?;
@@ -82,8 +87,6 @@ fn produce<'d>(
     let mut detector = SpeechDetector::new(o);
     let mut merger = ChunkMerger::new(o.chunk_size_s);
     let mut spans: Vec<Span> = Vec::new();
-    // Seconds spent turning probabilities into spans (Silero's own time is the source's).
-    let mut span_seconds = 0.0;
     obs.progress(Stage::Decode, 0.0);
     obs.progress(Stage::Vad, 0.0);
     let send = |c: Chunk, buf: &Buffer| {
@@ -95,21 +98,23 @@ fn produce<'d>(
             return Err(SpeechError::Cancelled);
         }
         let eof = source.advance()?;
-        let t0 = Instant::now();
-        for p in source.take_probs() {
-            detector.push(p, &mut spans);
-            if let Some(s) = &mut speakers {
-                s.push_prob(p);
+        // Probabilities to speech spans, VAD work too (the source times Silero itself).
+        obs.timed(Stage::Vad, || {
+            for p in source.take_probs() {
+                detector.push(p, &mut spans);
+                if let Some(s) = &mut speakers {
+                    s.push_prob(p);
+                }
             }
-        }
-        if eof {
-            let total = source.audio().end();
-            if total == 0 {
-                return Err(AudioError::Empty.into());
+            if eof {
+                let total = source.audio().end();
+                if total == 0 {
+                    return Err(AudioError::Empty);
+                }
+                detector.finish(total, &mut spans);
             }
-            detector.finish(total, &mut spans);
-        }
-        span_seconds += t0.elapsed().as_secs_f64();
+            Ok(())
+        })?;
         if let Some(s) = &mut speakers {
             s.embed(source.audio(), eof)?;
         }
@@ -137,8 +142,7 @@ fn produce<'d>(
     }
     obs.progress(Stage::Decode, 1.0);
     obs.progress(Stage::Vad, 1.0);
-    let vad_seconds = source.vad_seconds() + span_seconds;
-    tx.send(Msg::End { samples: source.audio().end(), vad_seconds }).map_err(|_| gone())?;
+    tx.send(Msg::End { samples: source.audio().end() }).map_err(|_| gone())?;
     // Clustering runs here while the other thread finishes the last batches.
     speakers.map(Speakers::finish).transpose()
 }

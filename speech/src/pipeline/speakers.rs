@@ -4,15 +4,16 @@
 use crate::diarize::{vad_options, DiarizeOptions, Diarizer, SpeakerTurn, SpeechFeed};
 use crate::dsp::SR;
 use crate::error::SpeechError;
-use crate::observer::Observer;
+use crate::observer::{Observer, Stage};
 use crate::source::Buffer;
 
 /// Diarization fed from the transcription's own VAD and audio ([`SpeechFeed`]: the diarizer's
 /// tight spans over the same probabilities, or its segmentation model checked by them).
+/// Embedding and clustering are the `diarize` stage's busy time.
 pub(super) struct Speakers<'d> {
     feed: SpeechFeed<'d>,
     options: DiarizeOptions,
-    seconds: f64,
+    observer: &'d dyn Observer,
 }
 
 impl<'d> Speakers<'d> {
@@ -23,7 +24,7 @@ impl<'d> Speakers<'d> {
             session.set_expected_samples((t * SR) as usize);
         }
         let feed = SpeechFeed::new(session, &vad_options());
-        Self { feed, options, seconds: 0.0 }
+        Self { feed, options, observer: obs }
     }
 
     /// The next Silero probability, the same one Whisper's span detector gets.
@@ -38,16 +39,10 @@ impl<'d> Speakers<'d> {
 
     /// Embeds the speech released so far (still in `buf`: the buffer keeps what the feed needs).
     pub(super) fn embed(&mut self, buf: &Buffer, eof: bool) -> Result<(), SpeechError> {
-        let t0 = std::time::Instant::now();
-        self.feed.feed(buf.start, &buf.data, eof)?;
-        self.seconds += t0.elapsed().as_secs_f64();
-        Ok(())
+        self.observer.timed(Stage::Diarize, || self.feed.feed(buf.start, &buf.data, eof))
     }
 
     pub(super) fn finish(self) -> Result<Vec<SpeakerTurn>, SpeechError> {
-        let t0 = std::time::Instant::now();
-        let turns = self.feed.finish(&self.options)?;
-        tracing::debug!(embed_s = self.seconds, cluster_s = t0.elapsed().as_secs_f64(), "diarized");
-        Ok(turns)
+        self.observer.timed(Stage::Diarize, || self.feed.finish(&self.options))
     }
 }

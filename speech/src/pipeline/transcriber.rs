@@ -16,7 +16,7 @@ use crate::whisper::{DecodingOptions, ModelError, Whisper};
 pub(super) enum Msg {
     Start { expected: Option<f64> },
     Chunk(Chunk, Vec<f32>),
-    End { samples: usize, vad_seconds: f64 },
+    End { samples: usize },
 }
 
 pub(super) struct Transcriber<'a> {
@@ -35,8 +35,6 @@ pub(super) struct Transcriber<'a> {
     chunks: usize,
     expected: Option<f64>,
     word_timestamps: bool,
-    /// Seconds spent in VAD, mel + encoder, decoding, word alignment.
-    timings: [f64; 4],
     threads: i32,
 }
 
@@ -109,7 +107,6 @@ impl<'a> Transcriber<'a> {
             chunks: 0,
             expected: None,
             word_timestamps: o.word_timestamps,
-            timings: [0.0; 4],
             threads: threads.max(1),
         })
     }
@@ -130,10 +127,7 @@ impl<'a> Transcriber<'a> {
                         self.release(ready.first().map(|(c, _)| c.start as f64 / SR));
                     }
                 }
-                Msg::End { samples, vad_seconds } => {
-                    total = Some(samples);
-                    self.timings[0] = vad_seconds;
-                }
+                Msg::End { samples } => total = Some(samples),
             }
         }
         // The VAD thread stopped early (error or cancel); it reports why.
@@ -147,11 +141,10 @@ impl<'a> Transcriber<'a> {
         self.release(None);
         obs.progress(Stage::Transcribe, 1.0);
         let word_segments = self.segments.iter().flat_map(|s| s.words.iter().cloned()).collect();
-        let [vad, enc, dec, align] = self.timings;
         obs.log(
             Stage::Transcribe,
             &format!(
-                "transcribed {duration:.2} s of audio in {} windows, {} segments (vad {vad:.2} s, encoder {enc:.2} s, decoder {dec:.2} s, word alignment {align:.2} s)",
+                "transcribed {duration:.2} s of audio in {} windows, {} segments",
                 self.chunks,
                 self.segments.len()
             ),
@@ -192,9 +185,7 @@ impl<'a> Transcriber<'a> {
         }
         let m = self.model;
         let clips: Vec<&[f32]> = batch.iter().map(|(_, a)| a.as_slice()).collect();
-        let t0 = std::time::Instant::now();
-        let mel = m.features(&clips);
-        let enc = tch::no_grad(|| m.encode(&mel));
+        let enc = obs.timed(Stage::Transcribe, || tch::no_grad(|| m.encode(&m.features(&clips))));
         if obs.is_cancelled() {
             return Err(SpeechError::Cancelled);
         }
@@ -202,7 +193,7 @@ impl<'a> Transcriber<'a> {
             Some(l) => l.clone(),
             None => {
                 let first = enc.narrow(0, 0, 1);
-                let detected = m.detect_language(&first, self.allowed.as_deref())?;
+                let detected = obs.timed(Stage::Transcribe, || m.detect_language(&first, self.allowed.as_deref()))?;
                 let (lang, p) =
                     detected.into_iter().next().ok_or(ModelError::NoLanguage("no window to detect it in".into()))?;
                 obs.log(Stage::Transcribe, &format!("detected language {lang} (p={p:.2})"));
@@ -212,17 +203,17 @@ impl<'a> Transcriber<'a> {
         };
         let durations: Vec<f64> = batch.iter().map(|(c, _)| (c.end - c.start) as f64 / SR).collect();
         let cancel = || obs.is_cancelled();
-        let t1 = std::time::Instant::now();
-        let mut results = m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel)?;
-        self.timings[1] += (t1 - t0).as_secs_f64();
-        self.timings[2] += t1.elapsed().as_secs_f64();
+        let mut results = obs.timed(Stage::Transcribe, || {
+            m.decode_windows(&enc, &durations, &self.prompt, &language, &self.decoding, &cancel)
+        })?;
         if self.word_timestamps && results.len() == batch.len() {
-            let t2 = std::time::Instant::now();
-            for (i, r) in results.iter_mut().enumerate() {
-                let window = enc.narrow(0, i as i64, 1);
-                m.align_words(&window, &mut r.segments, &language, self.decoding.translate, durations[i])?;
-            }
-            self.timings[3] += t2.elapsed().as_secs_f64();
+            let translate = self.decoding.translate;
+            obs.timed(Stage::Align, || {
+                results.iter_mut().enumerate().try_for_each(|(i, r)| {
+                    let window = enc.narrow(0, i as i64, 1);
+                    m.align_words(&window, &mut r.segments, &language, translate, durations[i])
+                })
+            })?;
         }
         if obs.is_cancelled() || results.len() != batch.len() {
             return Err(SpeechError::Cancelled);
