@@ -33,7 +33,8 @@ pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
             lease_lost.clone(),
         ));
         let started = Instant::now();
-        let outcome = attempt(worker, &job, &fence, cancel.clone()).await;
+        let mut stages = StageTimes::default();
+        let outcome = attempt(worker, &job, &fence, cancel.clone(), &mut stages).await;
         heartbeat.abort();
         let outcome = match outcome {
             Ok(outcome) => outcome,
@@ -47,7 +48,7 @@ pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
                 return;
             }
         };
-        let summary = match &outcome {
+        let mut summary = match &outcome {
             Outcome::Succeeded { duration_secs, .. } => {
                 let secs = started.elapsed().as_secs_f64();
                 format!("succeeded: {duration_secs:.1} s of audio in {secs:.1} s")
@@ -55,6 +56,12 @@ pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
             Outcome::Failed { code, message } => format!("failed ({code}): {message}"),
             Outcome::Canceled => "canceled".to_string(),
         };
+        if !stages.is_empty() {
+            if let Err(e) = worker.store.set_stage_secs(&fence, &stages.by_name()).await {
+                warn!(error = %e, "could not record stage times");
+            }
+            summary += &format!("; stage times: {stages}");
+        }
         match worker.store.finish(&fence, &outcome, &summary).await {
             Ok(true) => info!(summary, "job finished"),
             Ok(false) => warn!("final write rejected: the lease was lost"),
@@ -65,18 +72,26 @@ pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
     .await
 }
 
-async fn attempt(worker: &Worker, job: &Job, fence: &Fence, cancel: Arc<AtomicBool>) -> Result<Outcome, Abandon> {
+/// Runs the attempt and adds each stage's busy time to `stages` as it goes.
+async fn attempt(
+    worker: &Worker,
+    job: &Job,
+    fence: &Fence,
+    cancel: Arc<AtomicBool>,
+    stages: &mut StageTimes,
+) -> Result<Outcome, Abandon> {
     let shutdown = || worker.shutting_down.load(Ordering::Relaxed);
     let canceled_or_shutdown = |outcome: Outcome| if shutdown() { Err(Abandon::Shutdown) } else { Ok(outcome) };
 
     set_progress(&worker.store, fence, "fetch", 0.0).await?;
     let fetch_started = Instant::now();
-    let input = match worker.fetcher.fetch(job.id, &job.input, &cancel).await {
+    let fetched = worker.fetcher.fetch(job.id, &job.input, &cancel).await;
+    stages.add("fetch", fetch_started.elapsed());
+    let input = match fetched {
         Ok(input) => input,
         Err(crate::fetch::FetchError::Canceled) => return canceled_or_shutdown(Outcome::Canceled),
         Err(e) => return Ok(Outcome::Failed { code: e.code().into(), message: e.to_string() }),
     };
-    let fetch_secs = fetch_started.elapsed().as_secs_f64();
     log(&worker.store, fence, LogLevel::Info, Some("fetch"), "input ready").await;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -126,7 +141,6 @@ async fn attempt(worker: &Worker, job: &Job, fence: &Fence, cancel: Arc<AtomicBo
             last_write = Instant::now();
         }
     };
-    let pipeline_ended = Instant::now();
     // Segments still unsent are not worth a write: the final result, written next, replaces them.
     while let Ok(event) = rx.try_recv() {
         if let Event::Log { stage, message } = event {
@@ -134,9 +148,15 @@ async fn attempt(worker: &Worker, job: &Job, fence: &Fence, cancel: Arc<AtomicBo
         }
     }
     drop(input);
-    let mut stage_secs = vec![("fetch", fetch_secs)];
-    stage_secs.extend(observer.stage_secs(pipeline_ended));
-    record_stage_secs(&worker.store, fence, &stage_secs).await;
+    let busy = observer.busy_times();
+    for (stage, busy) in &busy {
+        stages.add(stage.as_str(), *busy);
+    }
+    // Progress events are written at most once per interval, so the last may not have been:
+    // the job ends showing the last stage that ran and all the progress it made.
+    if let Some((last, _)) = busy.last() {
+        set_progress(&worker.store, fence, last.as_str(), observer.overall()).await?;
+    }
     if matches!(result, Ok(Ok(_))) {
         worker.loaded_models.lock().unwrap().insert(model);
     }
@@ -156,14 +176,34 @@ async fn attempt(worker: &Worker, job: &Job, fence: &Fence, cancel: Arc<AtomicBo
     }
 }
 
-/// Stores the stage times (for `/metrics`) and logs them on the job.
-async fn record_stage_secs(store: &JobStore, fence: &Fence, stage_secs: &[(&'static str, f64)]) {
-    let map: std::collections::BTreeMap<String, f64> = stage_secs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    if let Err(e) = store.set_stage_secs(fence, &map).await {
-        warn!(error = %e, "could not record stage times");
+/// The seconds each stage of an attempt was busy, in the order the stages run, rounded to the
+/// millisecond: the one set of figures behind the job's `stage_secs` (which `/metrics` reads) and
+/// its closing log line, so that these agree to the digit.
+#[derive(Default)]
+struct StageTimes(Vec<(&'static str, f64)>);
+
+impl StageTimes {
+    fn add(&mut self, stage: &'static str, busy: Duration) {
+        self.0.push((stage, (busy.as_secs_f64() * 1000.0).round() / 1000.0));
     }
-    let text: Vec<String> = stage_secs.iter().map(|(stage, secs)| format!("{stage} {secs:.2} s")).collect();
-    log(store, fence, LogLevel::Info, None, &format!("stage times: {}", text.join(", "))).await;
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn by_name(&self) -> std::collections::BTreeMap<String, f64> {
+        self.0.iter().map(|(stage, secs)| (stage.to_string(), *secs)).collect()
+    }
+}
+
+impl std::fmt::Display for StageTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (stage, secs)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{stage} {secs:.3} s")?;
+        }
+        Ok(())
+    }
 }
 
 /// Segments the pipeline has finished, stored in order as partial results (`stream=true` on the

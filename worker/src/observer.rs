@@ -1,6 +1,6 @@
-//! Carries progress, log lines, finished segments and cancellation between the pipeline's thread
-//! and the job's async side, which writes progress and segments to PostgreSQL at most once per
-//! interval.
+//! Carries progress, stage times, log lines, finished segments and cancellation between the
+//! pipeline's threads and the job's async side, which writes progress and segments to
+//! PostgreSQL at most once per interval.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,71 +22,95 @@ pub enum Event {
     Segments(Vec<transcript::Segment>),
 }
 
-/// Where each stage sits in the job's overall progress (start, share). Stages that do not run
-/// are skipped over; overall progress never moves backwards.
-fn span(stage: Stage) -> (f32, f32) {
+/// The share of the job's overall progress that fetching the input takes (it comes first).
+const FETCH_SHARE: f32 = 0.05;
+
+/// Each stage's share of the job's overall progress; with fetch's they add up to 1. Stages that
+/// do not run leave their share to the final write, which sets a succeeded job's progress to 1.
+fn share(stage: Stage) -> f32 {
     match stage {
-        Stage::Decode => (0.05, 0.05),
-        Stage::Vad => (0.10, 0.05),
-        Stage::Transcribe => (0.15, 0.65),
-        Stage::Align => (0.80, 0.10),
-        Stage::Diarize => (0.90, 0.10),
+        Stage::Decode => 0.05,
+        Stage::Vad => 0.05,
+        Stage::Transcribe => 0.65,
+        Stage::Align => 0.10,
+        Stage::Diarize => 0.10,
     }
+}
+
+/// What the pipeline has reported so far, per stage in [`Stage::ALL`]'s order.
+#[derive(Default)]
+struct Reports {
+    /// The largest fraction each stage has reported.
+    done: [f32; Stage::ALL.len()],
+    /// The time each stage was busy: the sum of the intervals its work ran.
+    busy: [Duration; Stage::ALL.len()],
+    /// The overall progress last passed on, and when.
+    sent: Option<(Instant, f32)>,
+}
+
+impl Reports {
+    /// Stages run at the same time (the VAD thread, the transcribing thread), so the overall
+    /// progress adds each stage's share times its own fraction; since no stage's fraction goes
+    /// down, neither does the sum.
+    fn overall(&self) -> f32 {
+        FETCH_SHARE + Stage::ALL.iter().zip(self.done).map(|(stage, done)| share(*stage) * done).sum::<f32>()
+    }
+}
+
+fn index(stage: Stage) -> usize {
+    Stage::ALL.iter().position(|s| *s == stage).expect("Stage::ALL lists every stage")
 }
 
 pub struct JobObserver {
     cancel: Arc<AtomicBool>,
     events: mpsc::UnboundedSender<Event>,
-    last: Mutex<(Instant, f32)>,
-    /// When each stage first reported, in order.
-    stages: Mutex<Vec<(&'static str, Instant)>>,
+    reports: Mutex<Reports>,
 }
 
 impl JobObserver {
     pub fn new(cancel: Arc<AtomicBool>, events: mpsc::UnboundedSender<Event>) -> Self {
-        Self {
-            cancel,
-            events,
-            last: Mutex::new((Instant::now() - Duration::from_secs(1), 0.0)),
-            stages: Mutex::default(),
-        }
+        Self { cancel, events, reports: Mutex::default() }
     }
 
-    fn mark(&self, stage: Stage) {
-        let mut stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
-        if !stages.iter().any(|(name, _)| *name == stage.as_str()) {
-            stages.push((stage.as_str(), Instant::now()));
-        }
+    fn reports(&self) -> std::sync::MutexGuard<'_, Reports> {
+        self.reports.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Seconds per stage: from a stage's first report to the next stage's first report (or to
-    /// `end` for the last). Stages that stream into each other are approximated this way.
-    pub fn stage_secs(&self, end: Instant) -> Vec<(&'static str, f64)> {
-        let stages = self.stages.lock().unwrap_or_else(|e| e.into_inner());
-        let ends = stages.iter().skip(1).map(|(_, at)| *at).chain(std::iter::once(end));
-        stages
-            .iter()
-            .zip(ends)
-            .map(|((name, start), end)| (*name, end.saturating_duration_since(*start).as_secs_f64()))
-            .collect()
+    /// The busy time of each stage that did any work, in pipeline order. Stages on different
+    /// threads overlap, so these may add up to more than the pipeline's wall time.
+    pub fn busy_times(&self) -> Vec<(Stage, Duration)> {
+        let reports = self.reports();
+        Stage::ALL.into_iter().zip(reports.busy).filter(|(_, busy)| !busy.is_zero()).collect()
+    }
+
+    /// The overall progress so far (what the last progress event carried, or more).
+    pub fn overall(&self) -> f32 {
+        self.reports().overall()
     }
 }
 
 impl speech::Observer for JobObserver {
     fn progress(&self, stage: Stage, fraction: f64) {
-        self.mark(stage);
-        let (start, share) = span(stage);
-        let overall = start + share * fraction.clamp(0.0, 1.0) as f32;
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reports = self.reports();
+        let done = &mut reports.done[index(stage)];
+        *done = done.max(fraction.clamp(0.0, 1.0) as f32);
+        let overall = reports.overall();
         // The pipeline may report thousands of times; pass on a few per second.
-        if overall > last.1 && (last.0.elapsed() >= Duration::from_millis(100) || fraction >= 1.0) {
-            *last = (Instant::now(), overall);
+        let due = match reports.sent {
+            None => true,
+            Some((at, sent)) => overall > sent && (at.elapsed() >= Duration::from_millis(100) || fraction >= 1.0),
+        };
+        if due {
+            reports.sent = Some((Instant::now(), overall));
             let _ = self.events.send(Event::Progress { stage: stage.as_str(), overall });
         }
     }
 
+    fn busy(&self, stage: Stage, busy: Duration) {
+        self.reports().busy[index(stage)] += busy;
+    }
+
     fn log(&self, stage: Stage, message: &str) {
-        self.mark(stage);
         let _ = self.events.send(Event::Log { stage: stage.as_str(), message: message.to_string() });
     }
 
@@ -98,5 +122,65 @@ impl speech::Observer for JobObserver {
 
     fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use speech::Observer;
+
+    use super::*;
+
+    fn observer() -> (JobObserver, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (JobObserver::new(Arc::default(), tx), rx)
+    }
+
+    fn sent(rx: &mut mpsc::UnboundedReceiver<Event>) -> Vec<(&'static str, f32)> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|e| match e {
+                Event::Progress { stage, overall } => Some((stage, overall)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlapping_stages_move_progress_forward_only() {
+        let (obs, mut rx) = observer();
+        obs.progress(Stage::Vad, 0.0);
+        obs.progress(Stage::Diarize, 0.5);
+        obs.progress(Stage::Transcribe, 0.2);
+        // A stage reporting less than before (or a late report of an earlier stage) takes nothing back.
+        obs.progress(Stage::Diarize, 0.1);
+        obs.progress(Stage::Vad, 1.0);
+        obs.progress(Stage::Transcribe, 1.0);
+        let progress = sent(&mut rx);
+        assert!(progress.windows(2).all(|w| w[0].1 < w[1].1), "{progress:?}");
+        let expected = FETCH_SHARE + 0.05 + 0.65 + 0.10 * 0.5;
+        assert!((obs.overall() - expected).abs() < 1e-6, "{} != {expected}", obs.overall());
+        assert_eq!(progress.last().map(|p| p.0), Some("transcribe"));
+    }
+
+    #[test]
+    fn every_stage_done_is_the_whole_job() {
+        let (obs, _rx) = observer();
+        for stage in Stage::ALL {
+            obs.progress(stage, 1.0);
+        }
+        assert!((obs.overall() - 1.0).abs() < 1e-6, "{}", obs.overall());
+    }
+
+    #[test]
+    fn busy_time_adds_up_per_stage_and_skips_idle_stages() {
+        let (obs, _rx) = observer();
+        obs.progress(Stage::Align, 0.5); // progress alone is not work
+        obs.busy(Stage::Transcribe, Duration::from_millis(300));
+        obs.busy(Stage::Vad, Duration::from_millis(20));
+        obs.busy(Stage::Transcribe, Duration::from_millis(200));
+        assert_eq!(
+            obs.busy_times(),
+            vec![(Stage::Vad, Duration::from_millis(20)), (Stage::Transcribe, Duration::from_millis(500))]
+        );
     }
 }
