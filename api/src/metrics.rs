@@ -6,7 +6,9 @@
 //!   query), never per scrape.
 //! - `transcribe_job_duration_seconds{status}` (started to finished),
 //!   `transcribe_job_queue_wait_seconds` (created to started),
-//!   `transcribe_stage_duration_seconds{stage}` (as the worker recorded them),
+//!   `transcribe_stage_duration_seconds{stage}` (the job's `stage_secs`: the time each stage was
+//!   busy, as the worker measured around the stage's work; stages on different threads overlap,
+//!   so a job's stages may add up to more than its duration),
 //!   `transcribe_job_real_time_factor` (processing time over audio length, succeeded jobs) and
 //!   `transcribe_audio_seconds_total`: histograms and counters fed by the same task, which reads
 //!   the jobs that finished since its last pass. They count from this process's start, like any
@@ -23,6 +25,9 @@ use prometheus::{
 use uuid::Uuid;
 
 const DURATION_BUCKETS: &[f64] = &[1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 10800.0];
+/// A short file's stages take milliseconds (fetch, decode), a long one's minutes.
+const STAGE_BUCKETS: &[f64] =
+    &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0];
 const HTTP_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 const RTF_BUCKETS: &[f64] = &[0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0];
 /// At most this many finished jobs are read per query while catching up.
@@ -64,8 +69,8 @@ impl Metrics {
         );
         let stage_duration = histogram(
             "transcribe_stage_duration_seconds",
-            "Time per pipeline stage of finished jobs, as their worker recorded it",
-            DURATION_BUCKETS,
+            "Time each stage of finished jobs was busy (the jobs' stage_secs); stages overlap",
+            STAGE_BUCKETS,
             &["stage"],
         );
         let queue_wait = Histogram::with_opts(
