@@ -88,6 +88,22 @@ pub struct WorkerSettings {
     pub speaker_clustering: Clustering,
 }
 
+impl WorkerSettings {
+    /// The speech pipeline's settings from the worker's (`worker transcribe` overrides some).
+    pub fn pipeline_config(&self) -> speech::PipelineConfig {
+        speech::PipelineConfig {
+            models_dir: self.models_dir.clone(),
+            device: Some(self.device),
+            speaker_model: self.speaker_model.clone(),
+            speaker_threshold: self.speaker_threshold,
+            speaker_segmentation: self.speaker_segmentation,
+            speaker_clustering: self.speaker_clustering,
+            model_cache: Some(self.model_cache_size),
+            ..Default::default()
+        }
+    }
+}
+
 fn default_model_cache_size() -> usize {
     2
 }

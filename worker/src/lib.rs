@@ -18,7 +18,7 @@ use jobs::{AudioStorage, Delivery, JobStore, Queue, WorkerInfo};
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::config::{Settings, WorkerSettings};
+use crate::config::Settings;
 
 /// The job this process is running and the flag that stops it.
 type Current = Arc<Mutex<Option<(Uuid, Arc<AtomicBool>)>>>;
@@ -48,7 +48,7 @@ impl Worker {
         let storage = AudioStorage::new(&settings.storage.dir).context("opening audio storage")?;
         let fetcher = fetch::Fetcher::new(storage, settings.inputs.clone(), settings.worker.work_dir.clone())?;
         let pipeline =
-            speech::Pipeline::new(pipeline_config(&settings.worker)).context("starting the speech pipeline")?;
+            speech::Pipeline::new(settings.worker.pipeline_config()).context("starting the speech pipeline")?;
         let runtime = Arc::new(jobs::runtime::Runtime::new(settings.runtime_defaults()));
         if let Err(e) = runtime.refresh(&store).await {
             warn!(error = %e, "could not read the runtime settings; using the configuration files' values");
@@ -224,20 +224,6 @@ async fn listen_for_gc(worker: Arc<Worker>) {
             Err(e) => warn!(error = %e, "cannot subscribe to model gc requests; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// The speech pipeline's settings from the worker's (`worker transcribe` overrides some).
-pub fn pipeline_config(worker: &WorkerSettings) -> speech::PipelineConfig {
-    speech::PipelineConfig {
-        models_dir: worker.models_dir.clone(),
-        device: Some(worker.device),
-        speaker_model: worker.speaker_model.clone(),
-        speaker_threshold: worker.speaker_threshold,
-        speaker_segmentation: worker.speaker_segmentation,
-        speaker_clustering: worker.speaker_clustering,
-        model_cache: Some(worker.model_cache_size),
-        ..Default::default()
     }
 }
 

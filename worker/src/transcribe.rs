@@ -121,7 +121,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         options.speaker_model = args.speaker_model;
     }
 
-    let defaults = crate::pipeline_config(&settings.worker);
+    let defaults = settings.worker.pipeline_config();
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {
         models_dir: args.models_dir.unwrap_or(defaults.models_dir.clone()),
         device: args.device.or(defaults.device),
