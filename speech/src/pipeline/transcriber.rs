@@ -185,7 +185,10 @@ impl<'a> Transcriber<'a> {
         }
         let m = self.model;
         let clips: Vec<&[f32]> = batch.iter().map(|(_, a)| a.as_slice()).collect();
-        let enc = obs.timed(Stage::Transcribe, || tch::no_grad(|| m.encode(&m.features(&clips))));
+        let enc = obs.timed(Stage::Transcribe, || {
+            let mel = m.features(&clips);
+            tch::no_grad(|| m.encode(&mel))
+        });
         if obs.is_cancelled() {
             return Err(SpeechError::Cancelled);
         }
