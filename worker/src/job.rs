@@ -9,7 +9,7 @@ use jobs::{Fence, Job, JobStore, LogLevel, Outcome};
 use tokio::sync::mpsc;
 use tracing::{info, warn, Instrument};
 
-use crate::observer::{Event, JobObserver};
+use crate::observer::{Event, JobObserver, StageTimes};
 use crate::Worker;
 
 /// Why the attempt ended without an outcome worth writing.
@@ -148,13 +148,10 @@ async fn attempt(
         }
     }
     drop(input);
-    let busy = observer.busy_times();
-    for (stage, busy) in &busy {
-        stages.add(stage.as_str(), *busy);
-    }
+    stages.add_clock(&observer.clock);
     // Progress events are written at most once per interval, so the last may not have been:
     // the job ends showing the last stage that ran and all the progress it made.
-    if let Some((last, _)) = busy.last() {
+    if let Some((last, _)) = observer.clock.times().last() {
         set_progress(&worker.store, fence, last.as_str(), observer.overall()).await?;
     }
     if matches!(result, Ok(Ok(_))) {
@@ -173,36 +170,6 @@ async fn attempt(
         Err(join) => {
             Ok(Outcome::Failed { code: "internal_error".into(), message: format!("the pipeline crashed: {join}") })
         }
-    }
-}
-
-/// The seconds each stage of an attempt was busy, in the order the stages run, rounded to the
-/// millisecond: the one set of figures behind the job's `stage_secs` (which `/metrics` reads) and
-/// its closing log line, so that these agree to the digit.
-#[derive(Default)]
-struct StageTimes(Vec<(&'static str, f64)>);
-
-impl StageTimes {
-    fn add(&mut self, stage: &'static str, busy: Duration) {
-        self.0.push((stage, (busy.as_secs_f64() * 1000.0).round() / 1000.0));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn by_name(&self) -> std::collections::BTreeMap<String, f64> {
-        self.0.iter().map(|(stage, secs)| (stage.to_string(), *secs)).collect()
-    }
-}
-
-impl std::fmt::Display for StageTimes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (stage, secs)) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{stage} {secs:.3} s")?;
-        }
-        Ok(())
     }
 }
 

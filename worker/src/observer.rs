@@ -37,13 +37,14 @@ fn share(stage: Stage) -> f32 {
     }
 }
 
-/// What the pipeline has reported so far, per stage in [`Stage::ALL`]'s order.
+/// The progress the pipeline has reported so far.
 #[derive(Default)]
 struct Reports {
-    /// The largest fraction each stage has reported.
+    /// The largest fraction each stage has reported, in [`Stage::ALL`]'s order.
     done: [f32; Stage::ALL.len()],
-    /// The time each stage was busy: the sum of the intervals its work ran.
-    busy: [Duration; Stage::ALL.len()],
+    /// The furthest stage, in pipeline order, that has reported: the job's stage while it runs,
+    /// which moves forward only although earlier stages still report.
+    furthest: Option<Stage>,
     /// The overall progress last passed on, and when.
     sent: Option<(Instant, f32)>,
 }
@@ -61,26 +62,75 @@ fn index(stage: Stage) -> usize {
     Stage::ALL.iter().position(|s| *s == stage).expect("Stage::ALL lists every stage")
 }
 
-pub struct JobObserver {
-    cancel: Arc<AtomicBool>,
-    events: mpsc::UnboundedSender<Event>,
-    reports: Mutex<Reports>,
-}
+/// The time each stage was busy: the sum of the intervals its work ran, as the pipeline's
+/// threads report them ([`speech::Observer::busy`]).
+#[derive(Default)]
+pub struct StageClock(Mutex<[Duration; Stage::ALL.len()]>);
 
-impl JobObserver {
-    pub fn new(cancel: Arc<AtomicBool>, events: mpsc::UnboundedSender<Event>) -> Self {
-        Self { cancel, events, reports: Mutex::default() }
-    }
-
-    fn reports(&self) -> std::sync::MutexGuard<'_, Reports> {
-        self.reports.lock().unwrap_or_else(|e| e.into_inner())
+impl StageClock {
+    pub fn add(&self, stage: Stage, busy: Duration) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())[index(stage)] += busy;
     }
 
     /// The busy time of each stage that did any work, in pipeline order. Stages on different
     /// threads overlap, so these may add up to more than the pipeline's wall time.
-    pub fn busy_times(&self) -> Vec<(Stage, Duration)> {
-        let reports = self.reports();
-        Stage::ALL.into_iter().zip(reports.busy).filter(|(_, busy)| !busy.is_zero()).collect()
+    pub fn times(&self) -> Vec<(Stage, Duration)> {
+        let busy = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Stage::ALL.into_iter().zip(busy).filter(|(_, busy)| !busy.is_zero()).collect()
+    }
+}
+
+/// Stage times in seconds, in the order the stages ran, rounded to the millisecond: the one set
+/// of figures behind a job's `stage_secs` (which `/metrics` reads) and its closing log line, so
+/// that these agree to the digit.
+#[derive(Default)]
+pub struct StageTimes(Vec<(&'static str, f64)>);
+
+impl StageTimes {
+    pub fn add(&mut self, stage: &'static str, busy: Duration) {
+        self.0.push((stage, (busy.as_secs_f64() * 1000.0).round() / 1000.0));
+    }
+
+    /// The pipeline's stages, after what came before them.
+    pub fn add_clock(&mut self, clock: &StageClock) {
+        for (stage, busy) in clock.times() {
+            self.add(stage.as_str(), busy);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn by_name(&self) -> std::collections::BTreeMap<String, f64> {
+        self.0.iter().map(|(stage, secs)| (stage.to_string(), *secs)).collect()
+    }
+}
+
+impl std::fmt::Display for StageTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (stage, secs)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{stage} {secs:.3} s")?;
+        }
+        Ok(())
+    }
+}
+
+pub struct JobObserver {
+    cancel: Arc<AtomicBool>,
+    events: mpsc::UnboundedSender<Event>,
+    reports: Mutex<Reports>,
+    pub clock: StageClock,
+}
+
+impl JobObserver {
+    pub fn new(cancel: Arc<AtomicBool>, events: mpsc::UnboundedSender<Event>) -> Self {
+        Self { cancel, events, reports: Mutex::default(), clock: StageClock::default() }
+    }
+
+    fn reports(&self) -> std::sync::MutexGuard<'_, Reports> {
+        self.reports.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The overall progress so far (what the last progress event carried, or more).
@@ -94,6 +144,8 @@ impl speech::Observer for JobObserver {
         let mut reports = self.reports();
         let done = &mut reports.done[index(stage)];
         *done = done.max(fraction.clamp(0.0, 1.0) as f32);
+        let furthest = reports.furthest.filter(|f| index(*f) > index(stage)).unwrap_or(stage);
+        reports.furthest = Some(furthest);
         let overall = reports.overall();
         // The pipeline may report thousands of times; pass on a few per second.
         let due = match reports.sent {
@@ -102,12 +154,12 @@ impl speech::Observer for JobObserver {
         };
         if due {
             reports.sent = Some((Instant::now(), overall));
-            let _ = self.events.send(Event::Progress { stage: stage.as_str(), overall });
+            let _ = self.events.send(Event::Progress { stage: furthest.as_str(), overall });
         }
     }
 
     fn busy(&self, stage: Stage, busy: Duration) {
-        self.reports().busy[index(stage)] += busy;
+        self.clock.add(stage, busy);
     }
 
     fn log(&self, stage: Stage, message: &str) {
@@ -159,7 +211,10 @@ mod tests {
         assert!(progress.windows(2).all(|w| w[0].1 < w[1].1), "{progress:?}");
         let expected = FETCH_SHARE + 0.05 + 0.65 + 0.10 * 0.5;
         assert!((obs.overall() - expected).abs() < 1e-6, "{} != {expected}", obs.overall());
-        assert_eq!(progress.last().map(|p| p.0), Some("transcribe"));
+        // The stage shown is the furthest one reached, though the VAD still reported after it.
+        let order = |name: &str| Stage::ALL.iter().position(|s| s.as_str() == name).unwrap();
+        assert!(progress.windows(2).all(|w| order(w[0].0) <= order(w[1].0)), "{progress:?}");
+        assert_eq!(progress.last().map(|p| p.0), Some("diarize"));
     }
 
     #[test]
@@ -179,7 +234,7 @@ mod tests {
         obs.busy(Stage::Vad, Duration::from_millis(20));
         obs.busy(Stage::Transcribe, Duration::from_millis(200));
         assert_eq!(
-            obs.busy_times(),
+            obs.clock.times(),
             vec![(Stage::Vad, Duration::from_millis(20)), (Stage::Transcribe, Duration::from_millis(500))]
         );
     }

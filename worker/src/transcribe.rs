@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use vocab::{ComputeType, Device, JobOptions, SpeakerModel, Task};
 
 use crate::config::Settings;
+use crate::observer::{StageClock, StageTimes};
 
 #[derive(Debug, clap::Args)]
 pub struct TranscribeArgs {
@@ -131,14 +132,18 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     let transcript = pipeline
         .run(&args.file, &options, &observer)
         .with_context(|| format!("transcribing {}", args.file.display()))?;
+    let mut stages = StageTimes::default();
+    stages.add_clock(&observer.clock);
+    eprintln!("stage times: {stages}");
     print!("{}", transcript::render_with(&transcript, format, &render_options));
     Ok(())
 }
 
-/// Progress to stderr for a person watching; Ctrl-C stops the process outright.
+/// Log lines and stage times to stderr for a person watching; Ctrl-C stops the process outright.
 #[derive(Default)]
 struct StderrObserver {
     cancelled: Arc<AtomicBool>,
+    clock: StageClock,
 }
 
 impl speech::Observer for StderrObserver {
@@ -150,5 +155,9 @@ impl speech::Observer for StderrObserver {
 
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    fn busy(&self, stage: speech::Stage, busy: std::time::Duration) {
+        self.clock.add(stage, busy);
     }
 }
