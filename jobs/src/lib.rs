@@ -1,5 +1,7 @@
-//! Shared by the api and the worker: the job model and its states, the PostgreSQL store,
-//! Redis dispatch, configuration and presets, audio storage and input checks.
+//! The job store and the queue, shared by the api and the worker: the job model and its states,
+//! the PostgreSQL store (all SQL lives under `store/`), Redis dispatch, the enqueuer, the reaper
+//! and reconciler, runtime settings, the configuration sections both processes read and the
+//! loader, audio storage and input checks. The words inside a job's options come from `vocab`.
 
 pub mod config;
 pub mod enqueuer;
