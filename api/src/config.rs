@@ -1,7 +1,6 @@
 //! The api's settings: the sections it shares with the worker (`jobs::config::Settings`) and
 //! its own, loaded by `jobs::config::load`.
 
-use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,19 +22,7 @@ pub struct Settings {
     pub worker: WorkerModels,
 }
 
-/// The shared sections read as if they were the api's own (`settings.queue`).
-impl Deref for Settings {
-    type Target = jobs::Settings;
-    fn deref(&self) -> &jobs::Settings {
-        &self.shared
-    }
-}
-
-impl DerefMut for Settings {
-    fn deref_mut(&mut self) -> &mut jobs::Settings {
-        &mut self.shared
-    }
-}
+jobs::with_shared_settings!(Settings);
 
 /// The one key of the worker's section the api reads: the models directory that
 /// `GET /v1/models` lists (shared with the workers).

@@ -154,6 +154,26 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// For a process's own settings struct, which flattens the shared [`Settings`] into a field
+/// named `shared`: reads the shared sections as if they were its own (`settings.queue`).
+#[macro_export]
+macro_rules! with_shared_settings {
+    ($process:ty) => {
+        impl ::std::ops::Deref for $process {
+            type Target = $crate::config::Settings;
+            fn deref(&self) -> &Self::Target {
+                &self.shared
+            }
+        }
+
+        impl ::std::ops::DerefMut for $process {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.shared
+            }
+        }
+    };
+}
+
 /// Loads a process's settings from `APP_CONFIG_DIR` (default `config/`) and the environment.
 pub fn load<T: DeserializeOwned>() -> Result<T, ConfigError> {
     let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());

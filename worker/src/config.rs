@@ -1,7 +1,6 @@
 //! The worker's settings: the sections it shares with the api (`jobs::config::Settings`) and
 //! its own `[worker]` section, loaded by `jobs::config::load`.
 
-use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use jobs::config::ConfigError;
@@ -17,19 +16,7 @@ pub struct Settings {
     pub api: ApiUploads,
 }
 
-/// The shared sections read as if they were the worker's own (`settings.queue`).
-impl Deref for Settings {
-    type Target = jobs::Settings;
-    fn deref(&self) -> &jobs::Settings {
-        &self.shared
-    }
-}
-
-impl DerefMut for Settings {
-    fn deref_mut(&mut self) -> &mut jobs::Settings {
-        &mut self.shared
-    }
-}
+jobs::with_shared_settings!(Settings);
 
 /// The one key of the api's section the worker reads: the upload limit's initial value, one of
 /// the runtime settings every process holds.
