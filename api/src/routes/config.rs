@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use vocab::Preset;
 use jobs::runtime::{RuntimeSettings, RuntimeUpdate, Versioned, MAX_RETENTION_HOURS, MAX_UPLOAD_MB_LIMIT};
 use serde::Serialize;
 use utoipa::ToSchema;
+use vocab::Preset;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};

@@ -1,7 +1,7 @@
 //! The multipart form's text fields: parsing and checking them into job options and a response format.
 
-use vocab::{JobOptions, Task};
 use utoipa::ToSchema;
+use vocab::{JobOptions, Task};
 
 use crate::error::{ApiError, OpenAiError};
 use crate::state::AppState;

@@ -1,9 +1,9 @@
 //! Rendering a finished transcript as json, text, srt, vtt or verbose_json.
 
 use actix_web::HttpResponse;
-use vocab::Task;
 use serde_json::json;
 use transcript::{Format, Transcript};
+use vocab::Task;
 
 use super::form::{AudioRequest, ResponseFormat};
 
