@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use jobs::store::{Inserted, NewJob, StoreError};
-use jobs::{CancelOutcome, Fence, JobInput, JobStatus, JobStore, Outcome, PartialsCursor, Queue};
+use jobs::{CancelOutcome, Fence, JobInput, JobStatus, JobStore, LogLevel, Outcome, PartialsCursor, Queue};
 use uuid::Uuid;
 use vocab::{JobOptions, SpeakerModel};
 
@@ -90,8 +90,13 @@ async fn a_worker_that_lost_its_lease_cannot_write() {
     assert!(!db.store.finish(&old_fence, &success(), "late").await.unwrap(), "the old worker's result is rejected");
     assert!(db.store.result(id).await.unwrap().is_none());
     assert_eq!(db.store.get(id).await.unwrap().unwrap().status(), JobStatus::Running);
+    assert!(!db.store.log_fenced(&old_fence, LogLevel::Info, Some("vad"), "late line").await.unwrap());
 
     let new_fence = fence_of(&new);
+    assert!(db.store.log_fenced(&new_fence, LogLevel::Info, Some("vad"), "current line").await.unwrap());
+    let lines: Vec<String> = db.store.logs(id, 0, 100).await.unwrap().into_iter().map(|l| l.message).collect();
+    assert!(lines.iter().any(|l| l == "current line"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l == "late line"), "the old attempt's line was written: {lines:?}");
     assert!(db.store.finish(&new_fence, &success(), "done").await.unwrap());
     let job = db.store.get(id).await.unwrap().unwrap();
     assert_eq!((job.status(), job.attempt, job.worker_id.as_deref()), (JobStatus::Succeeded, 2, Some("new")));

@@ -239,9 +239,12 @@ async fn set_progress(store: &JobStore, fence: &Fence, stage: &str, progress: f3
     }
 }
 
+/// A line in the job's log, written only while this attempt still holds the job.
 async fn log(store: &JobStore, fence: &Fence, level: LogLevel, stage: Option<&str>, message: &str) {
-    if let Err(e) = store.log(fence.job_id, level, stage, Some(&fence.worker_id), message).await {
-        warn!(error = %e, "could not write a job log line");
+    match store.log_fenced(fence, level, stage, message).await {
+        Ok(true) => {}
+        Ok(false) => warn!(message, "log line dropped: this attempt no longer holds the job"),
+        Err(e) => warn!(error = %e, "could not write a job log line"),
     }
 }
 

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::{JobStore, Result};
-use crate::model::{LogLevel, LogLine};
+use crate::model::{Fence, LogLevel, LogLine};
 
 impl JobStore {
     /// Appends a line to a job's log. A job deleted meanwhile is not an error.
@@ -28,6 +28,26 @@ impl JobStore {
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(()),
             other => other.map(|_| ()).map_err(Into::into),
         }
+    }
+
+    /// Appends a line to the log of the job `fence`'s attempt runs, fenced like the attempt's other
+    /// writes: false, and nothing written, once the attempt has lost its lease (the job was
+    /// requeued, runs elsewhere, or has finished).
+    pub async fn log_fenced(&self, fence: &Fence, level: LogLevel, stage: Option<&str>, message: &str) -> Result<bool> {
+        let written = sqlx::query(
+            "INSERT INTO job_logs (job_id, level, stage, worker_id, message)
+             SELECT $1, $4, $5, $2, $6 WHERE EXISTS (
+                 SELECT 1 FROM jobs WHERE id = $1 AND worker_id = $2 AND attempt = $3 AND status = 'running')",
+        )
+        .bind(fence.job_id)
+        .bind(&fence.worker_id)
+        .bind(fence.attempt)
+        .bind(level.as_str())
+        .bind(stage)
+        .bind(message)
+        .execute(&self.pool)
+        .await?;
+        Ok(written.rows_affected() == 1)
     }
 
     /// Log lines with an id greater than `since`, oldest first.
