@@ -12,6 +12,9 @@ use tracing::{info, warn, Instrument};
 use crate::observer::{Event, JobObserver, StageTimes};
 use crate::Worker;
 
+/// The stage before the pipeline's own: bringing the input to a local file.
+const FETCH: &str = "fetch";
+
 /// Why the attempt ended without an outcome worth writing.
 enum Abandon {
     /// Another worker owns the job now; writing anything would be wrong.
@@ -83,16 +86,16 @@ async fn attempt(
     let shutdown = || worker.shutting_down.load(Ordering::Relaxed);
     let canceled_or_shutdown = |outcome: Outcome| if shutdown() { Err(Abandon::Shutdown) } else { Ok(outcome) };
 
-    set_progress(&worker.store, fence, "fetch", 0.0).await?;
+    set_progress(&worker.store, fence, FETCH, 0.0).await?;
     let fetch_started = Instant::now();
     let fetched = worker.fetcher.fetch(job.id, &job.input, &cancel).await;
-    stages.add("fetch", fetch_started.elapsed());
+    stages.add(FETCH, fetch_started.elapsed());
     let input = match fetched {
         Ok(input) => input,
         Err(crate::fetch::FetchError::Canceled) => return canceled_or_shutdown(Outcome::Canceled),
         Err(e) => return Ok(Outcome::Failed { code: e.code().into(), message: e.to_string() }),
     };
-    log(&worker.store, fence, LogLevel::Info, Some("fetch"), "input ready").await;
+    log(&worker.store, fence, LogLevel::Info, Some(FETCH), "input ready").await;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let observer = Arc::new(JobObserver::new(cancel.clone(), tx));
