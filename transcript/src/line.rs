@@ -32,6 +32,15 @@ impl<'a> Line<'a> {
         Line { start, end: millis(s.end).max(start), text: s.text.trim(), speaker: s.speaker.as_deref() }
     }
 
+    /// The trimmed text, line breaks kept.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    pub(crate) fn speaker(&self) -> Option<&'a str> {
+        self.speaker
+    }
+
     /// The text with WhisperX's speaker prefix, when there is a speaker.
     pub(crate) fn labelled(&self, text: &str) -> String {
         match self.speaker {

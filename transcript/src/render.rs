@@ -8,6 +8,10 @@
 //!   recording reaches an hour (one style per file).
 //! - `txt`: one segment per line.
 //! - `tsv`: a `start\tend\ttext` header and times in integer milliseconds.
+//! - `csv`: a `start,end,speaker,text` header, times in seconds with three decimals (the same
+//!   whole milliseconds as tsv), RFC 4180: CRLF line ends, and a field holding a comma, a quote,
+//!   CR or LF is quoted, its quotes doubled. The text keeps its line breaks; no speaker is an
+//!   empty field.
 //! - `json`: the [`Transcript`] itself (WhisperX's shape).
 //! - `rttm`: the diarization turns, as pyannote writes them; empty without diarization.
 //!
@@ -35,11 +39,13 @@ pub enum Format {
     Txt,
     Tsv,
     Rttm,
+    Csv,
 }
 
 impl Format {
     /// Every format, in the order they are listed to users.
-    pub const ALL: [Format; 6] = [Format::Json, Format::Srt, Format::Vtt, Format::Txt, Format::Tsv, Format::Rttm];
+    pub const ALL: [Format; 7] =
+        [Format::Json, Format::Srt, Format::Vtt, Format::Txt, Format::Tsv, Format::Rttm, Format::Csv];
 
     /// The lower-case name, as accepted by [`FromStr`] (`"srt"`).
     pub fn name(self) -> &'static str {
@@ -50,6 +56,7 @@ impl Format {
             Format::Txt => "txt",
             Format::Tsv => "tsv",
             Format::Rttm => "rttm",
+            Format::Csv => "csv",
         }
     }
 
@@ -61,7 +68,13 @@ impl Format {
             Format::Vtt => "text/vtt; charset=utf-8",
             Format::Txt | Format::Rttm => "text/plain; charset=utf-8",
             Format::Tsv => "text/tab-separated-values; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
         }
+    }
+
+    /// Every name, comma-separated, for messages that list the choices.
+    pub fn names() -> String {
+        Format::ALL.map(Format::name).join(", ")
     }
 
     /// The file name extension, without the dot (`"srt"`).
@@ -78,7 +91,7 @@ impl fmt::Display for Format {
 
 /// A format name that is not one of [`Format::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format {input:?}: expected one of json, srt, vtt, txt, tsv, rttm")]
+#[error("unknown format {input:?}: expected one of {}", Format::names())]
 pub struct ParseFormatError {
     input: String,
 }
@@ -117,6 +130,7 @@ pub fn render_with(t: &Transcript, format: Format, options: &RenderOptions) -> S
         Format::Txt => txt(t),
         Format::Tsv => tsv(t),
         Format::Rttm => rttm(t),
+        Format::Csv => csv(t),
     }
 }
 
@@ -173,6 +187,30 @@ fn tsv(t: &Transcript) -> String {
         let _ = writeln!(out, "{}\t{}\t{}", line.start, line.end, line.flat_text());
     }
     out
+}
+
+fn csv(t: &Transcript) -> String {
+    let mut out = String::from("start,end,speaker,text\r\n");
+    for line in lines(t) {
+        let (start, end) = (seconds(line.start), seconds(line.end));
+        let speaker = csv_field(line.speaker().unwrap_or(""));
+        let _ = write!(out, "{start},{end},{speaker},{}\r\n", csv_field(line.text()));
+    }
+    out
+}
+
+/// Seconds with three decimals, from whole milliseconds (so csv and tsv agree to the digit).
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// One CSV field as RFC 4180 writes it: quoted only when it must be, quotes doubled.
+fn csv_field(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\"")).into()
+    } else {
+        value.into()
+    }
 }
 
 /// `SPEAKER <file-id> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>`, one line per turn,

@@ -22,7 +22,7 @@ fn two() -> Transcript {
 #[test]
 fn format_names_round_trip() {
     let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-    assert_eq!(names, ["json", "srt", "vtt", "txt", "tsv", "rttm"]);
+    assert_eq!(names, ["json", "srt", "vtt", "txt", "tsv", "rttm", "csv"]);
     for f in Format::ALL {
         assert_eq!(f.name().parse::<Format>().unwrap(), f);
         assert_eq!(f.name().to_uppercase().parse::<Format>().unwrap(), f);
@@ -35,6 +35,8 @@ fn format_names_round_trip() {
     assert!(Format::Vtt.content_type().starts_with("text/vtt"));
     assert!(Format::Txt.content_type().starts_with("text/plain"));
     assert!(Format::Tsv.content_type().starts_with("text/tab-separated-values"));
+    assert!(Format::Csv.content_type().starts_with("text/csv"));
+    assert_eq!(Format::names(), "json, srt, vtt, txt, tsv, rttm, csv");
 }
 
 #[test]
@@ -74,6 +76,50 @@ fn txt_is_one_trimmed_segment_per_line() {
 fn tsv_has_header_and_integer_millis() {
     let t = transcript(vec![seg(0.0, 2.5, " Hello\tthere."), seg(2.5, 5.1234, "two\nlines ")]);
     assert_eq!(render(&t, Format::Tsv), "start\tend\ttext\n0\t2500\tHello there.\n2500\t5123\ttwo lines\n");
+}
+
+#[test]
+fn csv_has_header_seconds_and_speakers() {
+    let t = transcript(vec![
+        with_speaker(seg(2.5, 5.1234, " General Kenobi! "), "SPEAKER_01"),
+        seg(0.0, 2.5, "Hello there."),
+        seg(5.2, 6.0, "   "),
+    ]);
+    assert_eq!(
+        render(&t, Format::Csv),
+        "start,end,speaker,text\r\n0.000,2.500,,Hello there.\r\n2.500,5.123,SPEAKER_01,General Kenobi!\r\n"
+    );
+    assert_eq!(render(&Transcript::default(), Format::Csv), "start,end,speaker,text\r\n");
+}
+
+#[test]
+fn csv_quotes_as_rfc_4180_says() {
+    let t = transcript(vec![
+        seg(0.0, 1.0, "one, two"),
+        with_speaker(seg(1.0, 2.0, r#"she said "hi""#), "Doe, Jane"),
+        seg(2.0, 3.0, "two\nlines"),
+        seg(3.0, 4.0, "carriage\rreturn"),
+        with_speaker(seg(4.0, 5.0, "plain"), ""),
+    ]);
+    assert_eq!(
+        render(&t, Format::Csv),
+        "start,end,speaker,text\r\n\
+         0.000,1.000,,\"one, two\"\r\n\
+         1.000,2.000,\"Doe, Jane\",\"she said \"\"hi\"\"\"\r\n\
+         2.000,3.000,,\"two\nlines\"\r\n\
+         3.000,4.000,,\"carriage\rreturn\"\r\n\
+         4.000,5.000,,plain\r\n"
+    );
+}
+
+#[test]
+fn csv_times_match_tsv_milliseconds() {
+    let t = transcript(vec![seg(-1.0, f64::NAN, "bad"), seg(1.9996, 3723.0045, "rounded"), seg(9.0, 8.0, "back")]);
+    assert_eq!(
+        render(&t, Format::Csv),
+        "start,end,speaker,text\r\n0.000,0.000,,bad\r\n2.000,3723.004,,rounded\r\n9.000,9.000,,back\r\n"
+    );
+    assert_eq!(render(&t, Format::Tsv), "start\tend\ttext\n0\t0\tbad\n2000\t3723004\trounded\n9000\t9000\tback\n");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::observer::{StageClock, StageTimes};
 pub struct TranscribeArgs {
     /// Audio or video file in any format FFmpeg reads.
     pub file: PathBuf,
-    /// Output format: json, srt, vtt, txt, tsv or rttm.
+    /// Output format: json, srt, vtt, txt, tsv, rttm or csv.
     #[arg(long, short, default_value = "txt")]
     pub format: String,
     /// Model name (tiny.en, base, ...) or a model directory.
