@@ -26,7 +26,7 @@ pub enum ApiError {
     InvalidJobId(String),
     #[error("the cursor is not one this API returned; start again without it")]
     InvalidCursor,
-    #[error("unknown format {0:?}; use one of json, srt, vtt, txt, tsv, rttm")]
+    #[error("unknown format {0:?}; use one of {names}", names = transcript::Format::names())]
     InvalidFormat(String),
     #[error("the Idempotency-Key header must be 1 to 255 visible ASCII characters")]
     InvalidIdempotencyKey,

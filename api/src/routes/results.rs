@@ -20,7 +20,8 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ResultQuery {
-    /// `json` (default, WhisperX's shape), `srt`, `vtt`, `txt`, `tsv` or `rttm` (speaker turns).
+    /// `json` (default, WhisperX's shape), `srt`, `vtt`, `txt`, `tsv`, `rttm` (speaker turns) or
+    /// `csv` (`start,end,speaker,text`, seconds, RFC 4180).
     format: Option<String>,
     /// srt and vtt: the most characters on a line, 1 to 1000; lines break between words.
     /// Needs word timestamps; segments without words stay whole.
@@ -80,6 +81,7 @@ fn clip(raw: &str) -> String {
             (String = "text/vtt"),
             (String = "text/plain"),
             (String = "text/tab-separated-values"),
+            (String = "text/csv"),
         )),
         (status = 400, description = "`invalid_job_id`, `invalid_format`, `invalid_query`", body = ErrorBody),
         (status = 404, description = "`job_not_found` (also another key's job)", body = ErrorBody),

@@ -97,6 +97,12 @@ async fn the_result_is_409_until_success_then_rendered_in_every_format() {
     let srt = result("?format=SRT").await.unwrap().text().await.unwrap();
     assert!(srt.starts_with("1\n00:00:00,500 --> 00:00:01,600\n[SPEAKER_00]: Hello world."), "{srt}");
     assert!(result("?format=rttm").await.unwrap().text().await.unwrap().contains("SPEAKER_01"));
+    let csv = result("?format=csv").await.unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "start,end,speaker,text\r\n0.500,1.600,SPEAKER_00,Hello world.\r\n2.000,3.200,SPEAKER_01,Bye.\r\n"
+    );
     assert_error(result("?format=docx").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_format").await;
     assert_error(result("?fmt=srt").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
 }
