@@ -68,6 +68,10 @@ pub struct AudioReader {
     pending: Vec<f32>,
     finished: bool,
     duration: Option<f64>,
+    /// How long the file says it is (container or WAV header), to tell a truncated file.
+    announced: Option<f64>,
+    /// Samples handed out so far.
+    handed_out: u64,
 }
 
 enum Source {
@@ -86,19 +90,62 @@ impl AudioReader {
         if meta.is_file() && meta.len() == 0 {
             return Err(AudioError::EmptyFile);
         }
+        let mut wav_fault = None;
         if meta.is_file() && is_wav(&mut file)? {
-            if let Some(wav) = WavSource::open(file, meta.len())? {
-                let duration = wav.duration_hint();
-                return Ok(Self::new(Source::Wav(Box::new(wav)), duration));
+            match WavSource::open(file, meta.len())? {
+                WavOpen::Ready(wav) => {
+                    let (duration, announced) = (wav.duration_hint(), wav.announced());
+                    return Ok(Self::new(Source::Wav(Box::new(wav)), duration, announced));
+                }
+                WavOpen::Fallback { fault } => wav_fault = fault,
             }
         }
-        let source = FfmpegSource::open(path)?;
+        let source = match FfmpegSource::open(path) {
+            Ok(source) => source,
+            // FFmpeg's own reason for a broken WAV header is vaguer than hound's.
+            Err(AudioError::Unsupported(_)) if wav_fault.is_some() => {
+                return Err(AudioError::Unsupported(format!(
+                    "the WAV header is invalid ({}): the file is corrupt",
+                    wav_fault.unwrap_or_default()
+                )))
+            }
+            // FFmpeg reports a file that ends inside its header as an I/O error. If the
+            // operating system reads the whole file, the disk is fine and the file is short.
+            Err(AudioError::Io(e)) if e.raw_os_error() == Some(EIO) && std::fs::read(path).is_ok() => {
+                return Err(AudioError::Unsupported(
+                    "the file ends before its audio could be read: it is truncated or damaged".into(),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
         let duration = source.duration;
-        Ok(Self::new(Source::Ffmpeg(Box::new(source)), duration))
+        Ok(Self::new(Source::Ffmpeg(Box::new(source)), duration, duration))
     }
 
-    fn new(source: Source, duration: Option<f64>) -> Self {
-        Self { source, pending: Vec::new(), finished: false, duration }
+    fn new(source: Source, duration: Option<f64>, announced: Option<f64>) -> Self {
+        Self { source, pending: Vec::new(), finished: false, duration, announced, handed_out: 0 }
+    }
+
+    /// After the last block: what is wrong with a file that decoded all the same (cut short,
+    /// damaged packets skipped), written for the person who sent it; `None` for a sound file.
+    pub fn damage(&self) -> Option<String> {
+        let decoded = self.handed_out as f64 / f64::from(SAMPLE_RATE);
+        if let Some(announced) = self.announced {
+            // Codec delay and padding make small differences; a second or 5 % is damage.
+            if announced - decoded > (0.05 * announced).max(1.0) {
+                return Some(format!(
+                    "only {decoded:.1} s of audio could be decoded of the {announced:.1} s the file announces: \
+                     it is truncated or damaged, and the transcript covers the part that decoded"
+                ));
+            }
+        }
+        let skipped = match &self.source {
+            Source::Ffmpeg(ff) => ff.skipped,
+            Source::Wav(_) => 0,
+        };
+        (skipped > 0).then(|| {
+            format!("{skipped} damaged packets of the audio could not be decoded and were skipped: the transcript may miss words there")
+        })
     }
 
     /// Next block of 16 kHz mono samples (at most 48 000, three seconds; only the last block is
@@ -122,7 +169,9 @@ impl AudioReader {
             return Ok(None);
         }
         let rest = self.pending.split_off(self.pending.len().min(BLOCK_SAMPLES));
-        Ok(Some(std::mem::replace(&mut self.pending, rest)))
+        let block = std::mem::replace(&mut self.pending, rest);
+        self.handed_out += block.len() as u64;
+        Ok(Some(block))
     }
 
     /// Duration in seconds from the container header when it says so (for progress only).
@@ -182,9 +231,18 @@ struct WavSource {
     file_len: u64,
 }
 
+/// What hound makes of a WAV file.
+enum WavOpen {
+    Ready(WavSource),
+    /// FFmpeg takes over: a WAV hound does not read (or one that needs resampling), with the
+    /// header's fault when hound found one.
+    Fallback {
+        fault: Option<String>,
+    },
+}
+
 impl WavSource {
-    /// `Ok(None)` when hound cannot read the file or it needs resampling: FFmpeg takes over.
-    fn open(file: File, file_len: u64) -> Result<Option<Self>, AudioError> {
+    fn open(file: File, file_len: u64) -> Result<WavOpen, AudioError> {
         let reader = match hound::WavReader::new(BufReader::new(file)) {
             Ok(reader) => reader,
             // The disk failed us; anything else (hound's own short reads included) is a WAV that
@@ -192,20 +250,31 @@ impl WavSource {
             Err(hound::Error::IoError(e)) if e.raw_os_error().is_some() => return Err(e.into()),
             Err(e) => {
                 tracing::debug!("hound cannot read this WAV ({e}); decoding it with FFmpeg");
-                return Ok(None);
+                let fault = matches!(e, hound::Error::FormatError(_)).then(|| e.to_string());
+                return Ok(WavOpen::Fallback { fault });
             }
         };
         let spec = reader.spec();
         let int_scale = match (spec.sample_format, spec.bits_per_sample) {
             (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => Some(1.0 / (1u64 << (bits - 1)) as f32),
             (hound::SampleFormat::Float, 32) => None,
-            _ => return Ok(None),
+            _ => return Ok(WavOpen::Fallback { fault: None }),
         };
         // A zero length is what streaming writers put in the header; FFmpeg reads those to the end.
-        if spec.sample_rate != SAMPLE_RATE || spec.channels == 0 || reader.len() == 0 {
-            return Ok(None);
+        if spec.channels == 0 {
+            return Ok(WavOpen::Fallback { fault: Some("it declares 0 channels".into()) });
         }
-        Ok(Some(Self { reader, channels: spec.channels as usize, int_scale, file_len }))
+        if spec.sample_rate != SAMPLE_RATE || reader.len() == 0 {
+            return Ok(WavOpen::Fallback { fault: None });
+        }
+        Ok(WavOpen::Ready(Self { reader, channels: spec.channels as usize, int_scale, file_len }))
+    }
+
+    /// The header's length, unless it is a streaming writer's placeholder (all bits set).
+    fn announced(&self) -> Option<f64> {
+        let spec = self.reader.spec();
+        let bytes = u64::from(self.reader.duration()) * u64::from(spec.bits_per_sample / 8) * self.channels as u64;
+        (bytes < 0xFFFF_0000).then(|| f64::from(self.reader.duration()) / f64::from(spec.sample_rate))
     }
 
     /// From the header, but never longer than the file could hold (streamed WAVs lie).
@@ -383,11 +452,8 @@ impl FfmpegSource {
             }
             Err(FfError::Other { errno: EAGAIN }) => self.failed(FfError::Other { errno: EAGAIN })?,
             Err(e) => {
-                if let FfError::Other { errno } = e {
-                    if errno == EIO {
-                        return Err(io::Error::from_raw_os_error(errno).into());
-                    }
-                }
+                // FFmpeg's EIO here means the data ended inside a packet: a short file, which
+                // `AudioReader::damage` reports, not a disk fault (the file opened and read).
                 if e != FfError::Eof {
                     // Like the ffmpeg tool: a demuxing error ends the input, keeping what decoded.
                     tracing::debug!("reading the {} stream stopped early: {e}", self.codec_name);

@@ -78,6 +78,11 @@ impl<'o> SpeechSource<'o> {
         self.reader.duration_hint()
     }
 
+    /// At the end of the stream: what is wrong with a file that decoded all the same.
+    pub fn damage(&self) -> Option<String> {
+        self.reader.damage()
+    }
+
     /// Decodes the next block into the buffer and runs Silero over it; at the end of the file,
     /// Silero's last (padded) window. Returns whether the stream has ended; either way the new
     /// probabilities wait in [`SpeechSource::take_probs`].

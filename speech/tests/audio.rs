@@ -411,6 +411,83 @@ fn truncated_files() {
     assert_eq!(decode_ok(&path).len(), 16_000 * 3);
 }
 
+/// Reads a file to its end; returns the reader for [`AudioReader::damage`].
+fn read_all(path: &Path) -> (AudioReader, usize) {
+    let mut reader = AudioReader::open(path).unwrap();
+    let mut samples = 0;
+    while let Some(block) = reader.next_block().unwrap() {
+        samples += block.len();
+    }
+    (reader, samples)
+}
+
+/// Broken files are named for what is wrong with them, never as a disk fault or a codec problem.
+#[test]
+fn broken_files_say_what_is_wrong_with_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(fixture("jfk.flac")).unwrap();
+    for cut in [4, 42, 60, 200] {
+        let path = dir.path().join(format!("cut{cut}.flac"));
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let err = open_err(&path);
+        assert_eq!(err.code(), "unsupported_media", "{cut} bytes: {err}");
+        let message = err.to_string();
+        assert!(!message.contains("os error") && !message.contains("Input/output"), "{cut} bytes: {message}");
+    }
+
+    // A WAV header that declares no channels.
+    let path = dir.path().join("no-channels.wav");
+    wav_header(&path);
+    let mut wav = std::fs::read(&path).unwrap();
+    wav[22..24].copy_from_slice(&0u16.to_le_bytes());
+    std::fs::write(&path, &wav).unwrap();
+    let err = open_err(&path);
+    assert_eq!(err.code(), "unsupported_media", "{err}");
+    assert!(err.to_string().contains("WAV header is invalid") && err.to_string().contains("zero channels"), "{err}");
+}
+
+/// A file that decodes only in part says so, measured against the length it announces; a sound
+/// file says nothing.
+#[test]
+fn damage_is_measured_against_the_announced_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sound, samples) = read_all(&fixture("jfk.flac"));
+    assert!(samples > 10 * 16_000);
+    assert_eq!(sound.damage(), None);
+
+    let full = std::fs::read(fixture("jfk.flac")).unwrap();
+    let path = dir.path().join("half.flac");
+    std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+    let (reader, _) = read_all(&path);
+    let damage = reader.damage().expect("a cut FLAC is reported");
+    assert!(damage.contains("of the 11.0 s the file announces"), "{damage}");
+
+    // Bits flipped all through the audio frames (the header intact).
+    let mut flipped = full.clone();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..200 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let at = 8192 + (state as usize % (full.len() - 8192));
+        flipped[at] ^= 1 << (state >> 60);
+    }
+    let path = dir.path().join("flipped.flac");
+    std::fs::write(&path, &flipped).unwrap();
+    let mut reader = AudioReader::open(&path).unwrap();
+    while let Ok(Some(_)) = reader.next_block() {}
+    assert!(reader.damage().is_some(), "a damaged FLAC is reported");
+
+    let path = dir.path().join("half.wav");
+    let header = wav_header(&path);
+    let wav = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &wav[..header + 16_000 * 2 * 2]).unwrap();
+    let (reader, samples) = read_all(&path);
+    assert_eq!(samples, 2 * 16_000);
+    let damage = reader.damage().expect("a WAV shorter than its header is reported");
+    assert!(damage.contains("only 2.0 s of audio could be decoded of the 5.0 s"), "{damage}");
+}
+
 #[test]
 fn media_without_audio() {
     let dir = tempfile::tempdir().unwrap();

@@ -59,14 +59,28 @@ pub(super) fn run(
         match (produced, transcribed) {
             (_, Err(e)) if !matches!(e, SpeechError::Cancelled) => Err(e),
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-            (Ok(turns), Ok(mut t)) => {
+            (Ok(Produced { turns, damage }), Ok(mut t)) => {
                 if let Some(turns) = turns {
                     observer.timed(Stage::Diarize, || assign_speakers(&mut t, &turns));
+                }
+                if let Some(damage) = damage {
+                    t.note = Some(match t.note.take() {
+                        Some(note) => format!("{note}; {damage}"),
+                        None => damage,
+                    });
                 }
                 Ok(t)
             }
         }
     })
+}
+
+/// What the decoding side hands back besides the chunks it sent.
+struct Produced {
+    /// Speaker turns, when diarizing.
+    turns: Option<Vec<SpeakerTurn>>,
+    /// What is wrong with a file that decoded all the same (see `AudioReader::damage`).
+    damage: Option<String>,
 }
 
 /// Decodes, runs Silero on every 512-sample window, cuts and merges speech into chunks and
@@ -77,7 +91,7 @@ fn produce<'d>(
     tx: &SyncSender<Msg>,
     obs: &'d dyn Observer,
     diarize: Option<(&'d Diarizer, DiarizeOptions)>,
-) -> Result<Option<Vec<SpeakerTurn>>, SpeechError> {
+) -> Result<Produced, SpeechError> {
     tch::set_num_threads(1); // Silero is a small recurrent model: one thread is fastest.
     source.set_observer(obs);
     let expected = source.duration_hint().filter(|t| *t > 0.0);
@@ -143,6 +157,10 @@ fn produce<'d>(
     obs.progress(Stage::Decode, 1.0);
     obs.progress(Stage::Vad, 1.0);
     tx.send(Msg::End { samples: source.audio().end() }).map_err(|_| gone())?;
+    let damage = source.damage();
+    if let Some(damage) = &damage {
+        obs.log(Stage::Decode, &format!("warning: {damage}"));
+    }
     // Clustering runs here while the other thread finishes the last batches.
-    speakers.map(Speakers::finish).transpose()
+    Ok(Produced { turns: speakers.map(Speakers::finish).transpose()?, damage })
 }
