@@ -17,6 +17,9 @@ pub const LANGUAGES: &[&str] = &[
 
 pub const MAX_SPEAKERS: u32 = 64;
 pub const MAX_PROMPT_CHARS: usize = 2000;
+/// A billion seconds (about 31 years): beyond any recording, and well within the millisecond
+/// precision of an f64.
+pub const MAX_TIMESTAMP_OFFSET: f64 = 1e9;
 
 /// A request that cannot be accepted, with the field to fix.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -91,6 +94,14 @@ pub fn options_with_default(
         // PostgreSQL cannot store it (jsonb refuses \u0000), and it means nothing in a prompt.
         if prompt.contains('\0') {
             return Err(invalid("initial_prompt", "must not contain NUL characters"));
+        }
+    }
+    if let Some(offset) = options.timestamp_offset {
+        if !(offset.is_finite() && (0.0..=MAX_TIMESTAMP_OFFSET).contains(&offset)) {
+            return Err(invalid(
+                "timestamp_offset",
+                format!("must be a number of seconds from 0 to {MAX_TIMESTAMP_OFFSET:e}, not {offset}"),
+            ));
         }
     }
     if let Some(model) = &options.model {

@@ -15,8 +15,9 @@ pub struct JobOptions {
     /// Spoken language (ISO 639-1, e.g. `en`); detected when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
-    /// Restricts language detection to these languages.
+    /// Restricts language detection to these languages (at least one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1)]
     pub allowed_languages: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
@@ -34,11 +35,16 @@ pub struct JobOptions {
     /// Model name, e.g. `tiny.en`, `base`, or one the operator installed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Seconds added to every time in the result (segments, words, speaker turns), for a
+    /// recording cut from a longer one. At least 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0)]
+    pub timestamp_offset: Option<f64>,
 }
 
 impl JobOptions {
     /// The field names, as JSON and forms spell them (a test keeps this in step with the struct).
-    pub const FIELDS: [&'static str; 10] = [
+    pub const FIELDS: [&'static str; 11] = [
         "preset",
         "language",
         "allowed_languages",
@@ -49,6 +55,7 @@ impl JobOptions {
         "max_speakers",
         "initial_prompt",
         "model",
+        "timestamp_offset",
     ];
 }
 
@@ -61,7 +68,7 @@ mod tests {
         let every = serde_json::json!({
             "preset": "BALANCED", "language": "en", "allowed_languages": ["en"], "task": "translate",
             "word_timestamps": true, "diarize": true, "min_speakers": 1, "max_speakers": 2,
-            "initial_prompt": "p", "model": "tiny",
+            "initial_prompt": "p", "model": "tiny", "timestamp_offset": 12.5,
         });
         // Unknown fields are refused, and a field left unset would not come back out.
         let options: JobOptions = serde_json::from_value(every.clone()).unwrap();

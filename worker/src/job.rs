@@ -115,7 +115,8 @@ async fn attempt(
     let interval = worker.settings.queue.progress_interval();
     let mut last_write = Instant::now() - interval;
     let mut pending: Option<(&'static str, f32)> = None;
-    let mut partials = Partials::default();
+    let offset = job.options.timestamp_offset.unwrap_or(0.0);
+    let mut partials = Partials { offset, ..Partials::default() };
     let result = loop {
         tokio::select! {
             done = &mut task => break done,
@@ -160,6 +161,8 @@ async fn attempt(
     if matches!(result, Ok(Ok(_))) {
         worker.loaded_models.lock().unwrap().insert(model);
     }
+    // Shifted once, here, so that every format and every reader of the result sees the same times.
+    let result = result.map(|run| run.map(|transcript| transcript.shifted(offset)));
     match result {
         Ok(Ok(transcript)) => match serde_json::to_value(&transcript) {
             Ok(result) => Ok(Outcome::Succeeded { result, duration_secs: transcript.duration }),
@@ -185,11 +188,14 @@ struct Partials {
     unsent: Vec<transcript::Segment>,
     /// A segment could not be encoded; storing more would leave a gap, so none are.
     broken: bool,
+    /// The job's `timestamp_offset`: partials are stored as the result will be.
+    offset: f64,
 }
 
 impl Partials {
-    fn push(&mut self, segments: Vec<transcript::Segment>) {
+    fn push(&mut self, mut segments: Vec<transcript::Segment>) {
         if !self.broken {
+            segments.iter_mut().for_each(|s| s.shift(self.offset));
             self.unsent.extend(segments);
         }
     }

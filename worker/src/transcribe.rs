@@ -70,6 +70,10 @@ pub struct TranscribeArgs {
     /// pipeline and WhisperX do this by default; word timestamps still time every word)
     #[arg(long)]
     pub without_timestamps: bool,
+    /// Seconds added to every time in the result (segments, words, speaker turns), for a
+    /// recording cut from a longer one.
+    #[arg(long, value_name = "SECONDS")]
+    pub timestamp_offset: Option<f64>,
     /// Directory holding the installed models.
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
@@ -99,6 +103,7 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         diarize: args.diarize.then_some(true),
         min_speakers: args.min_speakers,
         max_speakers: args.max_speakers,
+        timestamp_offset: args.timestamp_offset,
         ..JobOptions::default()
     };
     let job_options = jobs::validate::options(&settings, job_options).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -129,12 +134,13 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
         ..defaults
     })?;
     let observer = StderrObserver::default();
-    let transcript = pipeline
+    let mut transcript = pipeline
         .run(&args.file, &options, &observer)
         .with_context(|| format!("transcribing {}", args.file.display()))?;
     let mut stages = StageTimes::default();
     stages.add_clock(&observer.clock);
     eprintln!("stage times: {stages}");
+    transcript.shift(job_options.timestamp_offset.unwrap_or(0.0));
     print!("{}", transcript::render_with(&transcript, format, &render_options));
     Ok(())
 }

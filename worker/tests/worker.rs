@@ -319,3 +319,28 @@ async fn a_running_job_stores_its_finished_segments_before_the_result() {
         .unwrap();
     assert_eq!(left, 0, "the result replaces the partial segments");
 }
+
+#[tokio::test]
+async fn timestamp_offset_shifts_every_stored_time() {
+    let env = spawn_env(|_| {}).await;
+    let _worker = env.start_worker();
+    let local = env.input_root.join("jfk.flac");
+    std::fs::copy(testkit::fixture("jfk.flac"), &local).unwrap();
+    let options =
+        vocab::JobOptions { word_timestamps: Some(true), timestamp_offset: Some(3600.0), ..Default::default() };
+    let id = env.submit_with(JobInput::Path { path: local.to_string_lossy().into() }, options).await;
+    let job = env.wait_finished(id, Duration::from_secs(120)).await;
+    assert_eq!(job.status(), JobStatus::Succeeded, "{:?}", job.error_message);
+    let result: transcript::Transcript = serde_json::from_str(&env.store.result(id).await.unwrap().unwrap()).unwrap();
+    assert!(!result.segments.is_empty() && !result.word_segments.is_empty(), "{result:?}");
+    // jfk.flac is 11 s long: every time lies in the hour's first 11 s, and the length is unchanged.
+    let within = |t: f64| (3600.0..=3611.5).contains(&t);
+    for segment in &result.segments {
+        assert!(within(segment.start) && within(segment.end), "{segment:?}");
+        assert!(segment.words.iter().all(|w| within(w.start) && within(w.end)), "{segment:?}");
+    }
+    assert!(result.word_segments.iter().all(|w| within(w.start) && within(w.end)));
+    assert!((result.duration - 11.0).abs() < 0.05, "{}", result.duration);
+    let srt = transcript::render(&result, transcript::Format::Srt);
+    assert!(srt.starts_with("1\n01:00:"), "{srt}");
+}

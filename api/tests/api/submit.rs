@@ -254,3 +254,44 @@ async fn accepted_ids(responses: Vec<reqwest::Result<reqwest::Response>>) -> std
     }
     ids
 }
+
+#[tokio::test]
+async fn timestamp_offset_is_stored_and_checked() {
+    let app = spawn_app().await;
+    let path = app.input_file("a.wav");
+    let response = app.post_json(&json!({"path": path, "timestamp_offset": 90.5})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id: uuid::Uuid = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.job(id).await["options"]["timestamp_offset"], 90.5);
+    assert_eq!(app.store.get(id).await.unwrap().unwrap().options.timestamp_offset, Some(90.5));
+
+    // A form field is a number as JSON reads it, like min_speakers.
+    let form = |offset: &str| {
+        let file = reqwest::multipart::Part::bytes(b"RIFF....WAVE".to_vec()).file_name("a.wav");
+        let form = reqwest::multipart::Form::new().text("timestamp_offset", offset.to_string()).part("file", file);
+        app.client.post(app.url("/v1/jobs")).multipart(form).send()
+    };
+    let response = form("12").await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.get(&format!("/v1/jobs/{id}")).await.json::<Value>().await.unwrap()["options"]["timestamp_offset"],
+        12.0
+    );
+
+    for bad in [json!(-0.5), json!(1e10)] {
+        let response = app.post_json(&json!({"path": path, "timestamp_offset": bad})).await;
+        let message = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_option").await;
+        assert!(message.starts_with("timestamp_offset"), "{message}");
+    }
+    let message = assert_error(form("-3").await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_option").await;
+    assert!(message.starts_with("timestamp_offset"), "{message}");
+    // A value of the wrong type is a malformed body, as for every option.
+    for response in
+        [app.post_json(&json!({"path": path, "timestamp_offset": "soon"})).await, form("NaN").await.unwrap()]
+    {
+        let message = assert_error(response, StatusCode::BAD_REQUEST, "invalid_body").await;
+        assert!(message.contains("timestamp_offset") || message.contains("f64"), "{message}");
+    }
+    assert_eq!(app.count_jobs().await, 2);
+}

@@ -30,6 +30,8 @@ pub struct SubmitJobForm {
     max_speakers: Option<u32>,
     initial_prompt: Option<String>,
     model: Option<String>,
+    /// Seconds added to every time in the result (>= 0).
+    timestamp_offset: Option<f64>,
     /// Where to POST the job's status (signed) when it finishes.
     callback_url: Option<String>,
     /// All options as one JSON object, e.g. `{"language": "en", "diarize": true}`.
@@ -107,7 +109,7 @@ impl FormOptions {
                 let typed = match known {
                     // Booleans and numbers parse as JSON; anything else stays a string and
                     // fails deserialization with serde's message.
-                    "word_timestamps" | "diarize" | "min_speakers" | "max_speakers" => {
+                    "word_timestamps" | "diarize" | "min_speakers" | "max_speakers" | "timestamp_offset" => {
                         serde_json::from_str(value.trim()).unwrap_or(Value::String(value))
                     }
                     _ => Value::String(value),

@@ -36,6 +36,9 @@ pub struct SubmitJobJson {
     pub initial_prompt: Option<String>,
     /// Model name, e.g. `tiny.en` or `base`.
     pub model: Option<String>,
+    /// Seconds added to every time in the result, for a recording cut from a longer one (>= 0).
+    #[schema(minimum = 0.0)]
+    pub timestamp_offset: Option<f64>,
     /// Where to POST the job's status (signed) when it finishes; http or https, public addresses
     /// only (like `url`).
     pub callback_url: Option<String>,
@@ -54,6 +57,7 @@ impl SubmitJobJson {
             max_speakers: self.max_speakers,
             initial_prompt: self.initial_prompt,
             model: self.model,
+            timestamp_offset: self.timestamp_offset,
         };
         (self.url, self.path, options)
     }

@@ -106,6 +106,7 @@ mod tests {
             max_speakers: Some(2),
             initial_prompt: Some("hi".into()),
             model: Some("base".into()),
+            timestamp_offset: Some(90.5),
         };
         let mut value = serde_json::to_value(&full).unwrap();
         let keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
