@@ -6,7 +6,7 @@ use utoipa::openapi::{RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorObject, OpenAiErrorBody, OpenAiErrorObject};
-use crate::routes::{config, health, jobs, logs, models, openai, results, submit, workers};
+use crate::routes::{config, events, health, jobs, logs, models, openai, results, submit, workers};
 use crate::views;
 
 #[derive(OpenApi)]
@@ -28,6 +28,8 @@ use crate::views;
         jobs::cancel_job,
         jobs::get_jobs,
         logs::get_logs,
+        events::get_job_events,
+        events::get_job_events_ws,
         jobs::delete_job,
         workers::get_server_status,
         workers::collect_worker_models,
@@ -48,6 +50,10 @@ use crate::views;
         views::JobView,
         views::JobList,
         views::LogPage,
+        events::StatusEventData,
+        events::ProgressEventData,
+        events::SegmentEventData,
+        events::JobEventMessage,
         views::ServerStatus,
         workers::GcRequested,
         config::ConfigView,

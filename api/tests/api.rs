@@ -5,6 +5,8 @@
 mod auth;
 #[path = "api/config.rs"]
 mod config;
+#[path = "api/events.rs"]
+mod events;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[path = "api/jobs.rs"]

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod logs;
@@ -30,6 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/jobs/{id}/result").route(web::get().to(results::get_job_result)))
         .service(resource("/v1/jobs/{id}/cancel").route(web::post().to(jobs::cancel_job)))
         .service(resource("/v1/jobs/{id}/logs").route(web::get().to(logs::get_logs)))
+        .service(resource("/v1/jobs/{id}/events").route(web::get().to(events::get_job_events)))
+        .service(resource("/v1/jobs/{id}/ws").route(web::get().to(events::get_job_events_ws)))
         .service(resource("/v1/workers").route(web::get().to(workers::get_server_status)))
         .service(resource("/v1/workers/gc").route(web::post().to(workers::collect_worker_models)))
         .service(

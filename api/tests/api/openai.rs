@@ -315,7 +315,7 @@ async fn sse(request: tokio::task::JoinHandle<reqwest::Response>) -> SseReader {
 }
 
 /// A segment as a worker stores it before the job ends (speakers come only with the result).
-fn partial(segment: &transcript::Segment) -> Value {
+pub(crate) fn partial(segment: &transcript::Segment) -> Value {
     serde_json::to_value(transcript::Segment { speaker: None, ..segment.clone() }).unwrap()
 }
 

@@ -6,20 +6,16 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
-use jobs::{Job, PartialsCursor};
 use serde::Deserialize;
 use serde_json::json;
 use transcript::Transcript;
 use uuid::Uuid;
 
 use super::respond::full_text;
-use super::wait::{finished, pause, FIRST_POLL_DELAY};
-use crate::error::{ApiError, OpenAiError};
+use super::wait::{finished, pause};
+use crate::error::OpenAiError;
+use crate::follow::{event_stream, RunReader, FIRST_POLL_DELAY, KEEPALIVE};
 use crate::state::AppState;
-
-/// A comment line after this long without an event, so that proxies keep the stream open and a
-/// client that went away is noticed (the write fails) while its job is still running.
-const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// `stream=true`: server-sent events as the job's segments are stored. Until the first delta
 /// is ready nothing is sent, so that a job failing early (undecodable audio) or the wait timing
@@ -57,12 +53,6 @@ pub(super) async fn stream(state: web::Data<AppState>, id: Uuid) -> Result<HttpR
     });
     let body = futures_util::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) }).chain(rest);
     Ok(event_stream().streaming(body))
-}
-
-fn event_stream() -> actix_web::HttpResponseBuilder {
-    let mut response = HttpResponse::Ok();
-    response.content_type("text/event-stream").insert_header(("Cache-Control", "no-cache"));
-    response
 }
 
 fn delta_events(deltas: &[String]) -> String {
@@ -104,7 +94,7 @@ struct Follow {
     deadline: tokio::time::Instant,
     delay: Duration,
     /// The run (attempt, worker) whose partial segments are read, and the next one's index.
-    cursor: PartialsCursor,
+    reader: RunReader,
     /// How many deltas were sent, and where in the audio the last one ended.
     sent: usize,
     sent_until: f64,
@@ -121,7 +111,7 @@ impl Follow {
             id,
             deadline,
             delay: FIRST_POLL_DELAY,
-            cursor: PartialsCursor::default(),
+            reader: RunReader::default(),
             sent: 0,
             sent_until: f64::NEG_INFINITY,
             skip_until: None,
@@ -130,25 +120,16 @@ impl Follow {
 
     /// One read of the job and its new partial segments (one query).
     async fn poll(&mut self) -> Result<Update, OpenAiError> {
-        let read = self
-            .state
-            .store
-            .job_with_partials(self.id, &self.cursor)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::JobNotFound(self.id))?;
-        if let Some(transcript) = finished(&self.state, &read.job).await? {
-            let deltas = self.unsent(&read.job, &transcript);
-            return Ok(Update::Done { deltas, text: full_text(&transcript) });
-        }
-        if !self.cursor.same_run(&read.job) {
-            // The first run, or another after a worker was lost or handed the job back: its
-            // segments are numbered from 0 again.
-            self.cursor.attempt = read.job.attempt;
-            self.cursor.worker_id = read.job.worker_id.clone();
+        let read = self.reader.read(&self.state.store, self.id).await?;
+        if read.new_run {
+            // The first run, or another after a worker was lost or handed the job back: it
+            // transcribes from the start again.
             self.skip_until = (self.sent > 0).then_some(self.sent_until);
         }
-        self.cursor.next = read.first + read.segments.len() as i32;
+        if let Some(transcript) = finished(&self.state, &read.job).await? {
+            let deltas = self.unsent(&transcript);
+            return Ok(Update::Done { deltas, text: full_text(&transcript) });
+        }
         let mut deltas = Vec::new();
         for segment in read.segments {
             let segment: PartialSegment = match serde_json::from_value(segment) {
@@ -172,19 +153,15 @@ impl Follow {
     }
 
     /// The final segments the client has not had as deltas. The partial segments of a run
-    /// are the first segments of its result, so within one run it is the rest by index; after
-    /// another run, by time.
-    fn unsent(&self, job: &Job, transcript: &Transcript) -> Vec<String> {
-        let (start, skip_until) = if self.cursor.same_run(job) {
-            (self.cursor.next.max(0) as usize, self.skip_until)
-        } else {
-            (0, (self.sent > 0).then_some(self.sent_until))
-        };
+    /// are the first segments of its result, so it is the rest by index of the result's run
+    /// (which the reader is at now), less those ending before the text sent from earlier runs.
+    fn unsent(&self, transcript: &Transcript) -> Vec<String> {
+        let start = self.reader.cursor().next.max(0) as usize;
         transcript
             .segments
             .iter()
             .skip(start)
-            .filter(|s| skip_until.is_none_or(|until| s.end > until))
+            .filter(|s| self.skip_until.is_none_or(|until| s.end > until))
             .map(|s| s.text.clone())
             .collect()
     }

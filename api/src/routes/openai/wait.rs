@@ -8,11 +8,8 @@ use transcript::Transcript;
 use uuid::Uuid;
 
 use crate::error::{ApiError, OpenAiError};
+use crate::follow::{FIRST_POLL_DELAY, MAX_POLL_DELAY};
 use crate::state::AppState;
-
-/// The first pause between polls of a job; pauses double up to [`MAX_POLL_DELAY`].
-pub(super) const FIRST_POLL_DELAY: Duration = Duration::from_millis(50);
-const MAX_POLL_DELAY: Duration = Duration::from_secs(1);
 
 /// Waits for the job, polling with backoff (50 ms doubling to 1 s) up to `openai.wait_secs`.
 pub(super) async fn wait(state: &AppState, id: Uuid) -> Result<Transcript, OpenAiError> {
