@@ -155,12 +155,12 @@ class Record:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.answers = []  # (time, what, status or None for no answer)
+        self.answers = []  # (sent at, answered at, what, status or None for no answer)
         self.codes = {}  # "503 database_unavailable" -> count: the error codes of 5xx answers
 
-    def add(self, what: str, status, response=None) -> None:
+    def add(self, sent: float, what: str, status, response=None) -> None:
         with self.lock:
-            self.answers.append((time.time(), what, status))
+            self.answers.append((sent, time.time(), what, status))
             if response is not None and status >= 500:
                 try:
                     code = response.json()["error"]["code"]
@@ -171,12 +171,13 @@ class Record:
 
 
 def http(record: Record, session: requests.Session, what: str, method: str, url: str, **kw):
+    sent = time.time()
     try:
         r = session.request(method, url, timeout=30, **kw)
     except requests.RequestException:
-        record.add(what, None)
+        record.add(sent, what, None)
         return None
-    record.add(what, r.status_code, r)
+    record.add(sent, what, r.status_code, r)
     return r
 
 
@@ -430,14 +431,16 @@ def main() -> int:
                 a = int(db_jobs[j][2])
                 attempts[a] = attempts.get(a, 0) + 1
 
-        # HTTP answers: 5xx by kind, 503 inside the PostgreSQL outage (crash to first 2xx after it) apart.
+        # HTTP answers: 5xx by kind, 503 to requests sent during the PostgreSQL outage (from the crash
+        # to the probe's first 2xx after the restart) apart.
         answers = sorted(record.answers)
         outage = None
         if pg_window:
-            back = next((t for t, what, st in answers if what == "probe" and t > pg_window[1] and st and st < 300), None)
+            back = min((end for _, end, what, st in answers if what == "probe" and end > pg_window[1] and st and st < 300),
+                       default=None)
             outage = (pg_window[0], back or float("inf"))
         counts = {"500": 0, "503 in PostgreSQL outage": 0, "503 outside": 0, "other 5xx": 0, "no answer": 0}
-        for t, what, st in answers:
+        for t, _, what, st in answers:
             if st is None:
                 counts["no answer"] += 1
             elif st == 500:
@@ -447,7 +450,7 @@ def main() -> int:
             elif st >= 500:
                 counts["other 5xx"] += 1
         by_what = {}
-        for t, what, st in answers:
+        for _, _, what, st in answers:
             if st is None or st >= 500:
                 by_what.setdefault(what, {}).setdefault(str(st), 0)
                 by_what[what][str(st)] += 1
@@ -472,6 +475,7 @@ def main() -> int:
                 finish, _ = first_after(t, "succeeded")
                 recovery.append((f"PostgreSQL crash at +{pg_window[0] - t0:.0f} s, down {pg_window[1] - pg_window[0]:.1f} s", {
                     "api 2xx again after restart s": (outage[1] - t) if outage and outage[1] != float("inf") else None,
+                    "api 2xx again after crash s": (outage[1] - outage[0]) if outage and outage[1] != float("inf") else None,
                     "next job finished after restart s": finish}))
 
         kills = [d for _, k, d in events if k == "worker SIGKILL"]
