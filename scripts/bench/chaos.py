@@ -483,6 +483,8 @@ def main() -> int:
             "jobs submitted": len(accepted), "succeeded": by_status.get("succeeded", 0),
             "failed": by_status.get("failed", 0), "canceled": by_status.get("canceled", 0),
             "lost": len(lost), "jobs created but never acknowledged": len(unknown),
+            "audited final states": sum(finals.values()), "audited result writes": sum(results.values()),
+            "closing log lines": sum(int(n) for n in closing.values()),
             "final state written twice": len(dup_final), "result written twice": len(dup_result),
             "closing log line twice": len(dup_closing), "succeeded without result": len(no_result),
             "failed by code": failed_codes, "attempts": dict(sorted(attempts.items())),
