@@ -3,6 +3,7 @@
 
 use std::sync::mpsc::Receiver;
 
+use tch::Tensor;
 use transcript::{Segment, Transcript, Word};
 use vocab::{Options, Task};
 
@@ -187,8 +188,18 @@ impl<'a> Transcriber<'a> {
         let clips: Vec<&[f32]> = batch.iter().map(|(_, a)| a.as_slice()).collect();
         let enc = obs.timed(Stage::Transcribe, || {
             let mel = m.features(&clips);
-            tch::no_grad(|| m.encode(&mel))
-        });
+            // On a CPU, where a batch gains little over single windows, one window at a time, so
+            // that a cancel is heard within one window's encoding rather than a whole batch's.
+            let parts = if m.device.is_cuda() { vec![mel] } else { mel.split(1, 0) };
+            let mut encoded = Vec::with_capacity(parts.len());
+            for part in &parts {
+                if obs.is_cancelled() {
+                    return Err(SpeechError::Cancelled);
+                }
+                encoded.push(tch::no_grad(|| m.encode(part)));
+            }
+            Ok(Tensor::cat(&encoded, 0))
+        })?;
         if obs.is_cancelled() {
             return Err(SpeechError::Cancelled);
         }
@@ -213,8 +224,12 @@ impl<'a> Transcriber<'a> {
             let translate = self.decoding.translate;
             obs.timed(Stage::Align, || {
                 results.iter_mut().enumerate().try_for_each(|(i, r)| {
+                    if obs.is_cancelled() {
+                        return Err(SpeechError::Cancelled);
+                    }
                     let window = enc.narrow(0, i as i64, 1);
                     m.align_words(&window, &mut r.segments, &language, translate, durations[i])
+                        .map_err(SpeechError::from)
                 })
             })?;
         }

@@ -86,7 +86,7 @@ pub fn run(
     let mut active: Vec<usize> = (0..rows).collect();
     let (mut t_host, mut t_model) = (0f64, 0f64);
     for step in 0..max_new {
-        if step % 8 == 0 && cancel() {
+        if cancel() {
             break;
         }
         let th = std::time::Instant::now();
