@@ -194,6 +194,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    # SIGTERM and SIGHUP unwind through the `finally` below like Ctrl-C, so that the cluster,
+    # redis-server, api and workers (each in its own session) never outlive the run.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
 
     tmp = Path(tempfile.mkdtemp(prefix="chaos."))
     tmp.chmod(0o755)  # the postgres user reaches its cluster inside
