@@ -15,6 +15,8 @@ mod jobs_routes;
 mod metrics;
 #[path = "api/openai.rs"]
 mod openai;
+#[path = "api/queue_limit.rs"]
+mod queue_limit;
 #[path = "api/server.rs"]
 mod server;
 #[path = "api/status_cache.rs"]

@@ -88,6 +88,27 @@ pub struct JobSettings {
     /// them. A runtime setting (`PUT /v1/config`); this is its initial value.
     #[serde(default)]
     pub retention_hours: u64,
+    /// Submissions are refused (`503 queue_full`) while this many jobs are queued in the whole
+    /// service; 0 means no limit.
+    #[serde(default)]
+    pub max_queued_total: u64,
+    /// The `Retry-After` seconds of a `queue_full` refusal.
+    #[serde(default = "default_queue_full_retry_secs")]
+    pub queue_full_retry_secs: u64,
+}
+
+/// `jobs.queue_full_retry_secs` when the files leave it out.
+pub const DEFAULT_QUEUE_FULL_RETRY_SECS: u64 = 30;
+
+fn default_queue_full_retry_secs() -> u64 {
+    DEFAULT_QUEUE_FULL_RETRY_SECS
+}
+
+impl JobSettings {
+    /// The service-wide queue limit, `None` when there is none.
+    pub fn queue_limit(&self) -> Option<i64> {
+        (self.max_queued_total > 0).then(|| i64::try_from(self.max_queued_total).unwrap_or(i64::MAX))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -100,6 +100,8 @@ pub enum ApiError {
     // 5xx: the message is generic, the cause goes to the log.
     #[error("not ready: {0} unreachable")]
     NotReady(String),
+    #[error("the service already has {limit} jobs queued, its limit; retry later")]
+    QueueFull { limit: i64, retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -148,6 +150,7 @@ impl ApiError {
             Self::InputNotFound(_) => "input_not_found",
             Self::InputNotAFile(_) => "input_not_a_file",
             Self::NotReady(_) => "not_ready",
+            Self::QueueFull { .. } => "queue_full",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -173,7 +176,7 @@ impl ApiError {
             | Self::WebhookSecretNotConfigured
             | Self::InputNotFound(_)
             | Self::InputNotAFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) | Self::QueueFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -218,6 +221,9 @@ impl ResponseError for ApiError {
             }
             Self::TooManyQueuedJobs { .. } => {
                 response.insert_header((RETRY_AFTER, QUEUE_RETRY_AFTER_SECS.to_string()));
+            }
+            Self::QueueFull { retry_after, .. } => {
+                response.insert_header((RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

@@ -7,6 +7,10 @@ impl From<jobs::StoreError> for ApiError {
         match e {
             jobs::StoreError::IdempotencyConflict => Self::IdempotencyKeyReused,
             jobs::StoreError::TooManyQueued { limit } => Self::TooManyQueuedJobs { limit },
+            // The submission routes answer with the configured Retry-After (`intake::enqueue`).
+            jobs::StoreError::QueueFull { limit } => {
+                Self::QueueFull { limit, retry_after: jobs::config::DEFAULT_QUEUE_FULL_RETRY_SECS }
+            }
             other => Self::internal(other),
         }
     }

@@ -21,9 +21,13 @@ pub async fn enqueue(
 ) -> Result<(Job, bool), ApiError> {
     let new =
         NewJob { id, input, options, idempotency_key, request_hash, max_attempts: state.settings.queue.max_attempts };
-    match state.enqueuer.enqueue(new, submitter.clone()).await {
+    let submitter = Submitter { max_queued_total: state.settings.jobs.queue_limit(), ..submitter.clone() };
+    match state.enqueuer.enqueue(new, submitter).await {
         Ok(Inserted::Created(job)) => Ok((job, false)),
         Ok(Inserted::Existing(job)) => Ok((job, true)),
+        Err(jobs::enqueuer::EnqueueError::Store(jobs::StoreError::QueueFull { limit })) => {
+            Err(ApiError::QueueFull { limit, retry_after: state.settings.jobs.queue_full_retry_secs })
+        }
         Err(jobs::enqueuer::EnqueueError::Store(e)) => Err(e.into()),
         Err(e @ jobs::enqueuer::EnqueueError::Abandoned) => Err(ApiError::internal(e)),
     }

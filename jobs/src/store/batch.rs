@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use tracing::warn;
 use uuid::Uuid;
 
-use super::insert::{existing, submitted_message};
+use super::insert::{existing, lock_queued_total, submitted_message};
 use super::{Inserted, JobStore, NewJob, Result, StoreError, Submitter, JOB_COLUMNS};
 use crate::model::Job;
 
@@ -25,15 +25,19 @@ impl JobStore {
     /// when this returns.
     pub async fn insert_batch(&self, batch: &[Submission]) -> Vec<Result<Inserted>> {
         let mut outcomes: Vec<Option<Result<Inserted>>> = batch.iter().map(|_| None).collect();
-        // A queue limit needs the single path's advisory lock and count; those go alone.
+        // A per-owner queue limit needs the single path's advisory lock and count; those go alone.
         let free: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].submitter.max_queued.is_none()).collect();
         if free.len() > 1 {
-            match self.insert_rows(free.iter().map(|&i| &batch[i])).await {
-                Ok(mut created) => {
+            match self.insert_free(batch, &free).await {
+                Ok((mut created, refused)) => {
                     for &i in &free {
-                        outcomes[i] = match created.remove(&batch[i].job.id) {
-                            Some(job) => Some(Ok(Inserted::Created(job))),
-                            None => self.earlier(&batch[i]).await,
+                        outcomes[i] = match (created.remove(&batch[i].job.id), refused.get(&i)) {
+                            (Some(job), _) => Some(Ok(Inserted::Created(job))),
+                            // A retry of an accepted submission still gets its job back.
+                            (None, Some(&limit)) => {
+                                Some(self.earlier(&batch[i]).await.unwrap_or(Err(StoreError::QueueFull { limit })))
+                            }
+                            (None, None) => self.earlier(&batch[i]).await,
                         };
                     }
                 }
@@ -63,10 +67,42 @@ impl JobStore {
         outcomes.into_iter().map(|o| o.expect("every submission has an outcome")).collect()
     }
 
+    /// Inserts the submissions `free` (indices into `batch`) with one statement. When some are
+    /// under the service-wide limit, it is checked as [`JobStore::insert_as`] does, under its
+    /// lock: in order, each is admitted while the queue is below its limit; the others are
+    /// returned refused, with their limit.
+    async fn insert_free(
+        &self,
+        batch: &[Submission],
+        free: &[usize],
+    ) -> sqlx::Result<(HashMap<Uuid, Job>, HashMap<usize, i64>)> {
+        if free.iter().all(|&i| batch[i].submitter.max_queued_total.is_none()) {
+            let mut conn = self.pool.acquire().await?;
+            return Ok((Self::insert_rows(&mut conn, free.iter().map(|&i| &batch[i])).await?, HashMap::new()));
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut queued = lock_queued_total(&mut tx).await?;
+        let (mut admitted, mut refused) = (Vec::new(), HashMap::new());
+        for &i in free {
+            match batch[i].submitter.max_queued_total {
+                Some(limit) if queued >= limit => {
+                    refused.insert(i, limit);
+                }
+                _ => {
+                    queued += 1;
+                    admitted.push(i);
+                }
+            }
+        }
+        let created = Self::insert_rows(&mut tx, admitted.iter().map(|&i| &batch[i])).await?;
+        tx.commit().await?;
+        Ok((created, refused))
+    }
+
     /// One statement: the job rows and their first log lines. Rows that meet an existing
     /// idempotency key (or one earlier in the same batch) are skipped and not returned.
     async fn insert_rows<'a>(
-        &self,
+        conn: &mut sqlx::PgConnection,
         batch: impl ExactSizeIterator<Item = &'a Submission>,
     ) -> sqlx::Result<HashMap<Uuid, Job>> {
         let n = batch.len();
@@ -78,6 +114,7 @@ impl JobStore {
         let mut attempts = Vec::with_capacity(n);
         let mut owners = Vec::with_capacity(n);
         let mut callbacks = Vec::with_capacity(n);
+        let mut batch_ids = Vec::with_capacity(n);
         let mut messages = Vec::with_capacity(n);
         for Submission { job, submitter } in batch {
             ids.push(job.id);
@@ -88,18 +125,21 @@ impl JobStore {
             attempts.push(job.max_attempts);
             owners.push(submitter.owner);
             callbacks.push(submitter.callback_url.as_deref());
+            batch_ids.push(submitter.batch_id);
             messages.push(submitted_message(&job.input));
         }
         // WITH ORDINALITY keeps the submissions' order, so of two with one key the first wins.
         let sql = format!(
             "WITH new AS (
                 SELECT * FROM UNNEST($1::uuid[], $2::jsonb[], $3::jsonb[], $4::text[], $5::text[], $6::int4[],
-                                     $7::uuid[], $8::text[], $9::text[]) WITH ORDINALITY
+                                     $7::uuid[], $8::text[], $9::text[], $10::uuid[]) WITH ORDINALITY
                     AS t(id, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url,
-                         message, n)
+                         message, batch_id, n)
              ), ins AS (
-                INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url)
-                SELECT id, 'queued', input, options, idempotency_key, request_hash, max_attempts, owner, callback_url
+                INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url,
+                                  batch_id)
+                SELECT id, 'queued', input, options, idempotency_key, request_hash, max_attempts, owner, callback_url,
+                       batch_id
                 FROM new ORDER BY n
                 ON CONFLICT DO NOTHING
                 RETURNING {JOB_COLUMNS}
@@ -119,7 +159,8 @@ impl JobStore {
             .bind(owners)
             .bind(callbacks)
             .bind(messages)
-            .fetch_all(&self.pool)
+            .bind(batch_ids)
+            .fetch_all(&mut *conn)
             .await?;
         Ok(rows.into_iter().map(|job| (job.id, job)).collect())
     }

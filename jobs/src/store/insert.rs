@@ -1,4 +1,5 @@
-//! Submitting jobs: inserts with per-owner idempotency keys and queued-job limits.
+//! Submitting jobs: inserts with per-owner idempotency keys and queued-job limits (per owner,
+//! and for the whole service).
 
 use sqlx::Row;
 use uuid::Uuid;
@@ -27,8 +28,12 @@ pub struct Submitter {
     pub owner: Option<Uuid>,
     /// Refuse the job when the owner already has this many queued.
     pub max_queued: Option<i64>,
+    /// Refuse the job when the whole service already has this many queued (`jobs.max_queued_total`).
+    pub max_queued_total: Option<i64>,
     /// Where to POST the job's status when it finishes (already checked).
     pub callback_url: Option<String>,
+    /// The batch the job is submitted in (`POST /v1/batches`); it must exist.
+    pub batch_id: Option<Uuid>,
 }
 
 #[derive(Debug)]
@@ -47,28 +52,40 @@ impl JobStore {
     /// Inserts a job for `submitter`. An idempotency key already used by the same owner returns
     /// the earlier job (or a conflict when the request differs); keys of different owners never
     /// meet. With `max_queued`, the owner's submissions are serialised by an advisory lock so
-    /// that two at once cannot both slip under the limit.
+    /// that two at once cannot both slip under the limit; with `max_queued_total`, all
+    /// submissions are, by a second lock always taken after the owner's (so no two wait on
+    /// each other in opposite order).
     pub async fn insert_as(&self, job: NewJob, submitter: &Submitter) -> Result<Inserted> {
-        let Some(limit) = submitter.max_queued else {
+        if submitter.max_queued.is_none() && submitter.max_queued_total.is_none() {
             // One statement is atomic by itself: no transaction, no BEGIN and COMMIT round trips.
             let mut conn = self.pool.acquire().await?;
             return insert_one(&mut conn, &job, submitter).await;
-        };
+        }
         let mut tx = self.pool.begin().await?;
-        let owner = submitter.owner.unwrap_or_default().to_string();
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))").bind(owner).execute(&mut *tx).await?;
+        if submitter.max_queued.is_some() {
+            let owner = submitter.owner.unwrap_or_default().to_string();
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))").bind(owner).execute(&mut *tx).await?;
+        }
+        // A retry of an accepted submission gets its job back, even when the queue is full now.
         if let Some(key) = &job.idempotency_key {
             if let Some(existing) = existing(&mut tx, submitter.owner, key, &job.request_hash).await? {
                 return Ok(Inserted::Existing(existing));
             }
         }
-        let count = match submitter.owner {
-            Some(_) => "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'queued'",
-            None => "SELECT count(*) FROM jobs WHERE owner IS NULL AND status = 'queued' AND $1::uuid IS NULL",
-        };
-        let queued: i64 = sqlx::query_scalar(count).bind(submitter.owner).fetch_one(&mut *tx).await?;
-        if queued >= limit {
-            return Err(StoreError::TooManyQueued { limit });
+        if let Some(limit) = submitter.max_queued {
+            let count = match submitter.owner {
+                Some(_) => "SELECT count(*) FROM jobs WHERE owner = $1 AND status = 'queued'",
+                None => "SELECT count(*) FROM jobs WHERE owner IS NULL AND status = 'queued' AND $1::uuid IS NULL",
+            };
+            let queued: i64 = sqlx::query_scalar(count).bind(submitter.owner).fetch_one(&mut *tx).await?;
+            if queued >= limit {
+                return Err(StoreError::TooManyQueued { limit });
+            }
+        }
+        if let Some(limit) = submitter.max_queued_total {
+            if lock_queued_total(&mut tx).await? >= limit {
+                return Err(StoreError::QueueFull { limit });
+            }
         }
         let inserted = insert_one(&mut tx, &job, submitter).await?;
         tx.commit().await?;
@@ -76,13 +93,21 @@ impl JobStore {
     }
 }
 
+/// Takes the service-wide submission lock (until the transaction ends) and counts the queued
+/// jobs of the whole service (`jobs_status_id` serves the count).
+pub(super) async fn lock_queued_total(tx: &mut sqlx::PgConnection) -> sqlx::Result<i64> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('jobs.max_queued_total', 7))").execute(&mut *tx).await?;
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'queued'").fetch_one(&mut *tx).await
+}
+
 /// The job row and its first log line in one statement; an earlier job when the idempotency key
 /// was used before.
 async fn insert_one(conn: &mut sqlx::PgConnection, job: &NewJob, submitter: &Submitter) -> Result<Inserted> {
     let sql = format!(
         "WITH ins AS (
-            INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url)
-            VALUES ($1, 'queued', $2, $3, $4, $5, $6, $8, $9)
+            INSERT INTO jobs (id, status, input, options, idempotency_key, request_hash, max_attempts, owner, callback_url,
+                              batch_id)
+            VALUES ($1, 'queued', $2, $3, $4, $5, $6, $8, $9, $10)
             ON CONFLICT DO NOTHING
             RETURNING {JOB_COLUMNS}
          ), log AS (
@@ -101,6 +126,7 @@ async fn insert_one(conn: &mut sqlx::PgConnection, job: &NewJob, submitter: &Sub
         .bind(submitted_message(&job.input))
         .bind(submitter.owner)
         .bind(&submitter.callback_url)
+        .bind(submitter.batch_id)
         .fetch_optional(&mut *conn)
         .await?;
     match created {

@@ -48,6 +48,9 @@ pub enum StoreError {
     IdempotencyConflict,
     #[error("{limit} jobs are already queued for this API key")]
     TooManyQueued { limit: i64 },
+    /// The whole service has `jobs.max_queued_total` jobs queued.
+    #[error("{limit} jobs are already queued in the service")]
+    QueueFull { limit: i64 },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

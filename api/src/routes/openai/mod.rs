@@ -36,6 +36,7 @@ use wait::wait;
         (status = 401, description = "`missing_api_key`, `invalid_api_key`", body = OpenAiErrorBody),
         (status = 429, description = "`too_many_queued_jobs`", body = OpenAiErrorBody),
         (status = 500, description = "The job failed", body = OpenAiErrorBody),
+        (status = 503, description = "`queue_full`: the service's limit of queued jobs is reached (with `Retry-After`)", body = OpenAiErrorBody),
         (status = 504, description = "`timeout`: the job did not finish within `openai.wait_secs`", body = OpenAiErrorBody),
     ))]
 pub async fn create_transcription(
@@ -56,6 +57,7 @@ pub async fn create_transcription(
         (status = 400, description = "A bad field (`param` names it), or undecodable audio", body = OpenAiErrorBody),
         (status = 401, description = "`missing_api_key`, `invalid_api_key`", body = OpenAiErrorBody),
         (status = 500, description = "The job failed", body = OpenAiErrorBody),
+        (status = 503, description = "`queue_full` (with `Retry-After`)", body = OpenAiErrorBody),
         (status = 504, description = "`timeout`", body = OpenAiErrorBody),
     ))]
 pub async fn create_translation(

@@ -43,6 +43,8 @@ pub const REPLAYED: &str = "Idempotent-Replayed";
         (status = 422, description = "`invalid_option`, `url_not_allowed`, `callback_url_not_allowed`, `webhook_secret_not_configured`, `input_not_found`, `input_not_a_file`", body = ErrorBody),
         (status = 429, description = "`too_many_queued_jobs`: the API key's limit of queued jobs is reached", body = ErrorBody,
             headers(("Retry-After" = String, description = "Seconds to wait before trying again"))),
+        (status = 503, description = "`queue_full`: the service's limit of queued jobs (`jobs.max_queued_total`) is reached", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before trying again (`jobs.queue_full_retry_secs`)"))),
     ))]
 pub async fn submit_job(
     req: HttpRequest,
