@@ -168,10 +168,44 @@ pub struct QueueView {
     pub running: i64,
 }
 
+/// What a worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    /// Waiting for a job.
+    Idle,
+    /// Running a job.
+    Busy,
+    /// Asked to drain (`drainWorker`): finishing its job, taking no other, then exiting.
+    Draining,
+    /// Asked to restart (`restartWorker`): draining, then exiting to be started again.
+    Restarting,
+}
+
+/// A live worker as it last reported itself, and its state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerView {
+    #[serde(flatten)]
+    pub info: WorkerInfo,
+    pub state: WorkerState,
+}
+
+impl From<jobs::store::WorkerPresence> for WorkerView {
+    fn from(worker: jobs::store::WorkerPresence) -> Self {
+        let state = match (worker.drain, worker.info.current_job) {
+            (Some(jobs::store::Drain::Exit), _) => WorkerState::Draining,
+            (Some(jobs::store::Drain::Restart), _) => WorkerState::Restarting,
+            (None, Some(_)) => WorkerState::Busy,
+            (None, None) => WorkerState::Idle,
+        };
+        Self { info: worker.info, state }
+    }
+}
+
 /// Live workers and the size of the queue.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ServerStatus {
-    pub workers: Vec<WorkerInfo>,
+    pub workers: Vec<WorkerView>,
     pub queue: QueueView,
 }
 

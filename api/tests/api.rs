@@ -27,3 +27,5 @@ mod submit;
 mod upload;
 #[path = "api/webhooks.rs"]
 mod webhooks;
+#[path = "api/worker_drain.rs"]
+mod worker_drain;

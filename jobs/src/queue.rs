@@ -1,5 +1,6 @@
-//! Redis carries wake-ups only: a stream of job ids read through a consumer group, and a
-//! channel announcing cancellations. Losing either loses no job (PostgreSQL is the truth).
+//! Redis carries wake-ups only: a stream of job ids read through a consumer group, and
+//! channels announcing cancellations, model gc and drain requests. Losing any loses no job and
+//! no request (PostgreSQL is the truth).
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub struct Queue {
     stream: String,
     cancel_channel: String,
     gc_channel: String,
+    drain_channel: String,
 }
 
 impl Queue {
@@ -46,6 +48,7 @@ impl Queue {
             stream: format!("{key_prefix}jobs"),
             cancel_channel: format!("{key_prefix}cancel"),
             gc_channel: format!("{key_prefix}workers:gc"),
+            drain_channel: format!("{key_prefix}workers:drain"),
         })
     }
 
@@ -125,6 +128,20 @@ impl Queue {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(&self.gc_channel).await?;
         Ok(pubsub.into_on_message().map(|_| ()).boxed())
+    }
+
+    /// Wakes worker `worker_id` to read the drain request stored in its presence row; returns
+    /// how many listeners heard it (a worker that missed it reads the row at its next heartbeat).
+    pub async fn publish_drain(&self, worker_id: &str) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        Ok(conn.publish::<_, _, i64>(&self.drain_channel, worker_id).await?)
+    }
+
+    /// Ids of workers whose drain request was announced. Ends if the connection drops.
+    pub async fn drain_requests(&self) -> Result<futures_util::stream::BoxStream<'static, String>> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.drain_channel).await?;
+        Ok(pubsub.into_on_message().filter_map(|msg| async move { msg.get_payload::<String>().ok() }).boxed())
     }
 
     /// Ids of jobs whose cancellation was announced. The stream ends if the connection drops;

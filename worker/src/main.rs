@@ -1,6 +1,10 @@
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use jobs::store::Drain;
 use tracing_subscriber::EnvFilter;
+use worker::Exit;
 
 #[derive(Parser)]
 #[command(name = "worker", version, about = "Transcription worker: runs queued jobs, or one file with `transcribe`")]
@@ -17,17 +21,22 @@ enum Command {
     Transcribe(Box<worker::transcribe::TranscribeArgs>),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_tracing();
     match cli.command.unwrap_or(Command::Run) {
-        Command::Transcribe(args) => worker::transcribe::run(*args),
+        Command::Transcribe(args) => worker::transcribe::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Run => {
             let runtime = tokio::runtime::Runtime::new()?;
-            runtime.block_on(async {
+            let exit = runtime.block_on(async {
                 let settings = worker::config::Settings::load().context("loading configuration")?;
                 let worker = worker::Worker::build(settings).await?;
                 worker.run(shutdown_signal()).await
+            })?;
+            // A restart is the supervisor's to do: this status asks for it.
+            Ok(match exit {
+                Exit::Drained(Drain::Restart) => ExitCode::from(Drain::RESTART_EXIT_CODE),
+                Exit::Stopped | Exit::Drained(Drain::Exit) => ExitCode::SUCCESS,
             })
         }
     }

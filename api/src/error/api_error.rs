@@ -55,6 +55,8 @@ pub enum ApiError {
     JobNotFound(uuid::Uuid),
     #[error("no route for {0}")]
     RouteNotFound(String),
+    #[error("no live worker with id {0:?}")]
+    WorkerNotFound(String),
     // 405
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
@@ -134,6 +136,7 @@ impl ApiError {
             Self::PathNotAllowed(_) => "path_not_allowed",
             Self::JobNotFound(_) => "job_not_found",
             Self::RouteNotFound(_) => "not_found",
+            Self::WorkerNotFound(_) => "worker_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::JobNotFinished { .. } => "job_not_finished",
@@ -160,7 +163,7 @@ impl ApiError {
             Self::MissingApiKey | Self::InvalidApiKey => StatusCode::UNAUTHORIZED,
             Self::PathNotAllowed(_) | Self::AdminRequired => StatusCode::FORBIDDEN,
             Self::TooManyQueuedJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::JobNotFound(_) | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::JobNotFound(_) | Self::RouteNotFound(_) | Self::WorkerNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdempotencyKeyReused
             | Self::JobNotFinished { .. }

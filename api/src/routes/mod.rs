@@ -35,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/jobs/{id}/ws").route(web::get().to(events::get_job_events_ws)))
         .service(resource("/v1/workers").route(web::get().to(workers::get_server_status)))
         .service(resource("/v1/workers/gc").route(web::post().to(workers::collect_worker_models)))
+        .service(resource("/v1/workers/{id}/drain").route(web::post().to(workers::drain_worker)))
+        .service(resource("/v1/workers/{id}/restart").route(web::post().to(workers::restart_worker)))
         .service(
             resource("/v1/config").route(web::get().to(config::get_config)).route(web::put().to(config::set_config)),
         )

@@ -118,6 +118,7 @@ async fn docs_and_spec_are_served() {
             "createTranscription",
             "createTranslation",
             "deleteJob",
+            "drainWorker",
             "getConfig",
             "getConfigOptions",
             "getJobResult",
@@ -129,6 +130,7 @@ async fn docs_and_spec_are_served() {
             "health",
             "metrics",
             "ready",
+            "restartWorker",
             "setConfig",
             "submitJob"
         ]

@@ -29,6 +29,7 @@ pub use runtime::StoredRuntime;
 pub use stats::{FinishedJob, QueueCounts};
 pub use upkeep::Reaped;
 pub use webhooks::{DueDelivery, WebhookDelivery};
+pub use workers::{Drain, WorkerPresence};
 
 const JOB_COLUMNS: &str = "id, status, stage, progress, input, options, duration_secs, attempt, max_attempts, \
      worker_id, lease_until, cancel_requested, error_code, error_message, created_at, started_at, finished_at, owner, callback_url, purged_at";

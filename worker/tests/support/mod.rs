@@ -209,6 +209,17 @@ impl WorkerProcess {
     pub fn terminate(&mut self) {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
     }
+
+    /// Waits for the process to exit by itself; its exit status.
+    #[allow(dead_code)] // drain.rs only
+    pub async fn exited(&mut self, within: Duration) -> std::process::ExitStatus {
+        testkit::poll(within, || {
+            let status = self.child.try_wait().unwrap();
+            async move { status }
+        })
+        .await
+        .unwrap_or_else(|| panic!("the worker still runs after {within:?}"))
+    }
 }
 
 impl Drop for WorkerProcess {
