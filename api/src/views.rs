@@ -110,6 +110,26 @@ pub struct JobView {
     pub purged_at: Option<DateTime<Utc>>,
     pub error: Option<JobErrorView>,
     pub links: JobLinks,
+    /// Queued jobs, in `getJobStatus` only (null otherwise): 1 for the next job a worker takes;
+    /// the jobs queued before this one, plus one.
+    pub queue_position: Option<i64>,
+    /// Queued jobs, in `getJobStatus` only: seconds until a worker should take the job, from the
+    /// work ahead of it, the live workers and the speed of recently finished jobs. Null while no
+    /// worker is live.
+    pub estimated_wait_secs: Option<f64>,
+    /// `estimated_wait_secs` from now.
+    pub estimated_start_at: Option<DateTime<Utc>>,
+}
+
+impl JobView {
+    /// The view with a queued job's place in the queue.
+    pub fn in_queue(mut self, place: &jobs::store::QueuePlace) -> Self {
+        self.queue_position = Some(place.position);
+        self.estimated_wait_secs = place.wait_secs.map(|secs| (secs * 10.0).round() / 10.0);
+        self.estimated_start_at =
+            place.wait_secs.map(|secs| Utc::now() + chrono::Duration::milliseconds((secs * 1000.0) as i64));
+        self
+    }
 }
 
 impl From<&Job> for JobView {
@@ -142,6 +162,9 @@ impl From<&Job> for JobView {
             purged_at: job.purged_at,
             error,
             links: JobLinks::new(job.id),
+            queue_position: None,
+            estimated_wait_secs: None,
+            estimated_start_at: None,
         }
     }
 }

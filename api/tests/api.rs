@@ -17,6 +17,8 @@ mod metrics;
 mod openai;
 #[path = "api/queue_limit.rs"]
 mod queue_limit;
+#[path = "api/queue_place.rs"]
+mod queue_place;
 #[path = "api/server.rs"]
 mod server;
 #[path = "api/status_cache.rs"]

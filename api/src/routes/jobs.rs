@@ -18,7 +18,8 @@ use crate::views::{JobList, JobView};
 pub const MAX_PAGE: i64 = 100;
 const DEFAULT_PAGE: i64 = 20;
 
-/// A job's status, progress, input, options, times and error.
+/// A job's status, progress, input, options, times and error; for a queued job, also its place
+/// in the queue and when it should start.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", operation_id = "getJobStatus",
     params(("id" = Uuid, Path, description = "Job id")),
     responses(
@@ -33,7 +34,16 @@ pub async fn get_job_status(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let job = visible_job_cached(&state, &caller, id).await?;
-    Ok(HttpResponse::Ok().json(JobView::from(&*job)))
+    let view = JobView::from(&*job);
+    if job.status() != JobStatus::Queued {
+        return Ok(HttpResponse::Ok().json(view));
+    }
+    // The place moves as other jobs start, without this row changing: read now, never cached.
+    match state.store.queue_place(id, state.settings.queue.worker_timeout()).await? {
+        Some(place) => Ok(HttpResponse::Ok().json(view.in_queue(&place))),
+        // Started since this copy of the row was cached: the next read shows it running.
+        None => Ok(HttpResponse::Ok().json(view)),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

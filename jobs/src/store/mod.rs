@@ -26,7 +26,7 @@ pub use keys::{ApiKey, KeyLookup, NewApiKey};
 pub use manage::{CancelOutcome, ListFilter};
 pub use partials::{JobPartials, PartialsCursor};
 pub use runtime::StoredRuntime;
-pub use stats::{FinishedJob, QueueCounts};
+pub use stats::{FinishedJob, QueueCounts, QueuePlace};
 pub use upkeep::Reaped;
 pub use webhooks::{DueDelivery, WebhookDelivery};
 pub use workers::{Drain, WorkerPresence};
