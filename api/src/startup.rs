@@ -105,6 +105,9 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        // A client that closes its side has gone away: drop its request's handler, so that a
+        // waiting OpenAI-style request cancels its job (`routes::openai::guard`).
+        server = server.h1_allow_half_closed(false);
         let server = server.listen(listener)?.run();
         tracing::info!(port, "listening");
         Ok(Self { port, server })

@@ -7,6 +7,8 @@ mod auth;
 mod config;
 #[path = "api/events.rs"]
 mod events;
+#[path = "api/disconnect.rs"]
+mod disconnect;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[path = "api/jobs.rs"]

@@ -5,7 +5,8 @@
 //! `{"error": {"message", "type", "param", "code"}}`. With `stream=true` the answer is
 //! server-sent events: one `transcript.text.delta` per segment as the worker finishes it (it
 //! stores finished segments as partial results, which the handler polls), then
-//! `transcript.text.done` with the whole text once the job has succeeded.
+//! `transcript.text.done` with the whole text once the job has succeeded. A client that goes
+//! away before its answer is complete cancels the job (`guard.rs`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use vocab::Task;
@@ -16,12 +17,14 @@ use crate::intake::{enqueue, FormError, Upload};
 use crate::state::AppState;
 
 mod form;
+mod guard;
 mod respond;
 mod stream;
 mod wait;
 
 use form::parse_fields;
 pub use form::AudioRequestForm;
+use guard::CancelOnDrop;
 use respond::respond;
 use stream::stream;
 use wait::wait;
@@ -89,11 +92,21 @@ async fn handle(
     let input = upload.store(&file).await?;
     let (job, _) = enqueue(&state, &submitter, upload.id(), input, request.options.clone(), None, None).await?;
     upload.keep();
+    // Armed until the answer is complete: if the client goes away first, the job is canceled.
+    let guard = CancelOnDrop::new(state.clone(), job.id);
     if request.stream {
-        return stream(state, job.id).await;
+        return match stream(state, job.id).await {
+            Ok(response) => Ok(guard.attach(response)),
+            Err(e) => {
+                guard.disarm();
+                Err(e)
+            }
+        };
     }
-    let transcript = wait(&state, job.id).await?;
-    Ok(respond(&transcript, task, &request))
+    let waited = wait(&state, job.id).await;
+    // Answered, even with a timeout: the job goes on for the client to follow.
+    guard.disarm();
+    Ok(respond(&waited?, task, &request))
 }
 
 /// A form that cannot be read, in the words of OpenAI's API: `param` names the field at fault.
