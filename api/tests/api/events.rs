@@ -221,9 +221,13 @@ async fn a_websocket_follows_a_job_across_attempts_and_resumes_with_since() {
         .await
         .unwrap();
     app.store.reap_expired().await.unwrap();
-    ws_expect(&mut ws, &[status("queued", Some("transcribe"), 1, Some("worker-1"))]).await;
+    let requeued = ws_expect(&mut ws, &[status("queued", Some("transcribe"), 1, Some("worker-1"))]).await;
+
+    // The connection drops (no close frame) while another worker claims the job.
+    drop(ws);
     let job = app.store.claim(id, "worker-2", Duration::from_secs(30)).await.unwrap().expect("claimable again");
     let second = Fence { job_id: id, worker_id: "worker-2".into(), attempt: job.attempt };
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&app, id, Some(&requeued))).await.unwrap();
     ws_expect(&mut ws, &[status("running", None, 2, Some("worker-2")), progress(0.0)]).await;
     assert!(app.store.append_partials(&second, 0, &both[..1]).await.unwrap());
     let restarted = ws_expect(&mut ws, &[segment(0, both[0].clone())]).await;
