@@ -4,6 +4,8 @@
 //! (`crate::notify`). This process's own writes (cancel, delete) invalidate at once, so a client
 //! reads its own writes; a worker's write is seen as soon as its notification arrives. Entries
 //! also expire after `api.status_cache_secs`, a backstop should a write ever bypass the trigger.
+//! Only rows are cached: a queued job's place in the queue moves without its row changing, so
+//! `getJobStatus` reads it from PostgreSQL at every request (`JobStore::queue_place`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
