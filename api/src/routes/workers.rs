@@ -68,7 +68,7 @@ pub async fn drain_worker(
 
 /// Restarts a worker: it drains like `drainWorker`, then exits with status 75 (`EX_TEMPFAIL`)
 /// for its supervisor to start it again (systemd `Restart=on-failure`, Docker
-/// `restart: on-failure` or `unless-stopped`). Admin keys only.
+/// `restart: on-failure`). Admin keys only.
 #[utoipa::path(post, path = "/v1/workers/{id}/restart", tag = "workers", operation_id = "restartWorker",
     params(("id" = String, Path, description = "Worker id, as `getServerStatus` lists it")),
     responses(
