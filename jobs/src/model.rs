@@ -92,6 +92,16 @@ impl Job {
     }
 }
 
+/// A batch row (`POST /v1/batches`): jobs submitted together, each an ordinary job that
+/// points at it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Batch {
+    pub id: Uuid,
+    /// As [`Job::owner`]: the API key that submitted it.
+    pub owner: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Adapter so sqlx can read the text column into a [`JobStatus`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusColumn(pub JobStatus);

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
 
 mod batch;
+mod batches;
 mod insert;
 mod keys;
 mod lease;
@@ -21,6 +22,7 @@ mod webhooks;
 mod workers;
 
 pub use batch::Submission;
+pub use batches::BatchCancel;
 pub use insert::{Inserted, NewJob, Submitter};
 pub use keys::{ApiKey, KeyLookup, NewApiKey};
 pub use manage::{CancelOutcome, ListFilter};
