@@ -156,6 +156,21 @@ fn pipeline_jfk_tiny_en() {
     assert!(stages.contains(&Stage::Vad) && stages.contains(&Stage::Transcribe), "{stages:?}");
 }
 
+/// A file cut short transcribes what is there and says, in the transcript's note, how much of
+/// what it announced could be decoded.
+#[test]
+fn a_truncated_file_transcribes_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = std::fs::read(testkit::fixture("jfk.flac")).unwrap();
+    let cut = dir.path().join("cut.flac");
+    std::fs::write(&cut, &full[..full.len() * 6 / 10]).unwrap();
+    let opts = Options { beam_size: Some(1), ..Default::default() };
+    let t = pipeline().run(&cut, &opts, &TestObserver::default()).unwrap();
+    assert!(normalize(&t.text()).starts_with("and so my fellow americans"), "{t:?}");
+    let note = t.note.expect("a note on the truncation");
+    assert!(note.contains("of the 11.0 s the file announces") && note.contains("truncated"), "{note}");
+}
+
 #[test]
 fn long_audio_streams_through_vad_chunks_and_batches() {
     let dir = tempfile::tempdir().unwrap();
