@@ -282,6 +282,20 @@ async fn a_failed_or_canceled_job_ends_the_stream_with_its_final_status() {
 }
 
 #[tokio::test]
+async fn a_job_deleted_while_followed_ends_the_stream_with_an_error() {
+    let app = spawn_app().await;
+    let id = app.submit().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&app, id, None)).await.unwrap();
+    ws_expect(&mut ws, &[status("queued", None, 0, None)]).await;
+    let deleted = app.client.delete(app.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+    assert!(deleted.status().is_success());
+    let ((name, data), event_id) = ws_next(&mut ws).await.unwrap();
+    assert_eq!((name.as_str(), event_id), ("error", None), "no id: a resume goes on from the last event");
+    assert_eq!((&data["error"]["code"], &data["error"]["type"]), (&json!("job_not_found"), &json!("invalid_request")));
+    assert_eq!(ws_next(&mut ws).await.map(|_| ()), Err(Some(CloseCode::Error)));
+}
+
+#[tokio::test]
 async fn unknown_jobs_bad_ids_and_other_keys_jobs_are_refused_before_the_stream() {
     let app = spawn_app().await;
     let unknown = Uuid::now_v7();
