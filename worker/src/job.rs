@@ -51,6 +51,10 @@ pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
                 return;
             }
         };
+        let outcome = match outcome {
+            Outcome::Failed { code, message } => Outcome::Failed { code, message: crate::redact::paths(&message) },
+            other => other,
+        };
         let mut summary = match &outcome {
             Outcome::Succeeded { duration_secs, .. } => {
                 let secs = started.elapsed().as_secs_f64();
@@ -250,7 +254,7 @@ async fn set_progress(store: &JobStore, fence: &Fence, stage: &str, progress: f3
 
 /// A line in the job's log, written only while this attempt still holds the job.
 async fn log(store: &JobStore, fence: &Fence, level: LogLevel, stage: Option<&str>, message: &str) {
-    match store.log_fenced(fence, level, stage, message).await {
+    match store.log_fenced(fence, level, stage, &crate::redact::paths(message)).await {
         Ok(true) => {}
         Ok(false) => warn!(message, "log line dropped: this attempt no longer holds the job"),
         Err(e) => warn!(error = %e, "could not write a job log line"),

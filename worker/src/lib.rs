@@ -8,6 +8,7 @@ mod fetch;
 mod job;
 mod observer;
 pub mod options;
+mod redact;
 pub mod transcribe;
 
 use std::sync::atomic::{AtomicBool, Ordering};
