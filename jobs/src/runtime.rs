@@ -24,6 +24,7 @@ pub struct RuntimeSettings {
     #[schema(example = "BALANCED")]
     pub default_preset: String,
     /// Largest upload accepted, in MiB.
+    #[schema(minimum = 1, maximum = 1048576)]
     pub max_upload_mb: u64,
     /// Finished jobs' audio and results are deleted this many hours after they finished; 0 keeps
     /// them until the job is deleted.
@@ -80,7 +81,11 @@ impl RuntimeSettings {
 pub struct RuntimeUpdate {
     #[schema(example = "LOW_LATENCY")]
     pub default_preset: Option<String>,
+    /// MiB, 1 to `MAX_UPLOAD_MB_LIMIT` (1 TiB).
+    #[schema(minimum = 1, maximum = 1048576)]
     pub max_upload_mb: Option<u64>,
+    /// Hours, 0 (keep) to `MAX_RETENTION_HOURS` (ten years).
+    #[schema(minimum = 0, maximum = 87600)]
     pub retention_hours: Option<u64>,
 }
 

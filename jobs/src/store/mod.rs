@@ -56,6 +56,36 @@ pub enum StoreError {
     QueueFull { limit: i64 },
 }
 
+impl StoreError {
+    /// Whether PostgreSQL could not be reached or is not serving (down, restarting, shutting
+    /// down, no connection free within [`ACQUIRE_TIMEOUT`]), as opposed to refusing the request.
+    /// Callers answer "retry later" for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Db(e) => sql_unavailable(e),
+            Self::Batch(e) => sql_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+fn sql_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        // Class 08: connection exceptions; 57P01..57P03: admin shutdown, crash shutdown, cannot
+        // connect now (starting up or in recovery).
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+/// How long a query waits for a pooled connection (including making one) before it fails.
+/// Short on purpose: when PostgreSQL is down, a client hears `503` within two seconds instead of
+/// hanging; a pool that stays exhausted that long is overloaded, and "retry later" is the answer.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone)]
@@ -75,11 +105,8 @@ impl JobStore {
                 }
             }
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
+        let pool =
+            PgPoolOptions::new().max_connections(max_connections).acquire_timeout(ACQUIRE_TIMEOUT).connect(url).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
