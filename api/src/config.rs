@@ -159,10 +159,17 @@ pub struct ApiSettings {
     /// notifications invalidate it sooner. 0: every status read goes to PostgreSQL.
     #[serde(default = "default_status_cache_secs")]
     pub status_cache_secs: f64,
+    /// The most files or inputs one `POST /v1/batches` may carry.
+    #[serde(default = "default_max_batch_items")]
+    pub max_batch_items: usize,
 }
 
 fn default_status_cache_secs() -> f64 {
     1.0
+}
+
+fn default_max_batch_items() -> usize {
+    100
 }
 
 impl ApiSettings {

@@ -6,7 +6,7 @@ use utoipa::openapi::{RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorObject, OpenAiErrorBody, OpenAiErrorObject};
-use crate::routes::{config, events, health, jobs, logs, models, openai, results, submit, workers};
+use crate::routes::{batches, config, events, health, jobs, logs, models, openai, results, submit, workers};
 use crate::views;
 
 #[derive(OpenApi)]
@@ -14,7 +14,7 @@ use crate::views;
     info(
         title = "Transcription service",
         description = "Asynchronous transcription: submit audio (upload, URL or server path), poll the job, \
-                       read the transcript as JSON, SRT, VTT, TXT, TSV or RTTM.\n\n\
+                       read the transcript as JSON, SRT, VTT, TXT, TSV, CSV or RTTM.\n\n\
                        Every error answers `{\"error\": {\"code\", \"message\", \"type\"}}` with a stable `code`.\n\n\
                        Routes under `/v1` take an API key as `Authorization: Bearer <key>` once any key exists \
                        (`api keys create`); a key sees only its own jobs, an admin key sees everything. \
@@ -31,6 +31,10 @@ use crate::views;
         events::get_job_events,
         events::get_job_events_ws,
         jobs::delete_job,
+        batches::submit_batch,
+        batches::get_batch,
+        batches::cancel_batch,
+        batches::delete_batch,
         workers::get_server_status,
         workers::collect_worker_models,
         workers::drain_worker,
@@ -49,6 +53,15 @@ use crate::views;
         submit::SubmitJobJson,
         submit::SubmitJobForm,
         views::SubmittedJob,
+        batches::SubmitBatchJson,
+        batches::SubmitBatchForm,
+        batches::BatchInput,
+        views::SubmittedBatch,
+        views::BatchItemJob,
+        views::RejectedItem,
+        views::BatchView,
+        views::BatchCounts,
+        views::BatchLinks,
         views::JobView,
         views::JobList,
         views::LogPage,
@@ -76,6 +89,7 @@ use crate::views;
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Submit jobs and follow them"),
+        (name = "batches", description = "Many jobs submitted, followed, canceled and deleted together"),
         (name = "workers", description = "Workers and the queue"),
         (name = "config", description = "Runtime settings, presets and models"),
         (name = "openai", description = "OpenAI-compatible audio endpoints (errors in OpenAI's shape)"),

@@ -237,3 +237,103 @@ pub struct Health {
     #[schema(example = "ok")]
     pub status: &'static str,
 }
+
+/// Where to go next for a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchLinks {
+    #[serde(rename = "self")]
+    #[schema(example = "/v1/batches/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")]
+    pub self_: String,
+    pub cancel: String,
+}
+
+impl BatchLinks {
+    pub fn new(id: Uuid) -> Self {
+        let base = format!("/v1/batches/{id}");
+        Self { cancel: format!("{base}/cancel"), self_: base }
+    }
+}
+
+/// A job made from one item of a batch submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItemJob {
+    /// The item's place in the request, from 0: among the files, or among the inputs.
+    pub index: usize,
+    #[serde(flatten)]
+    pub job: SubmittedJob,
+}
+
+/// An item refused on its own; the batch's other items were submitted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedItem {
+    /// The item's place in the request, from 0: among the files, or among the inputs.
+    pub index: usize,
+    /// The file's name, or the URL or path, as given.
+    pub input: Option<String>,
+    pub error: crate::error::ErrorObject,
+}
+
+/// The answer to a batch submission.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmittedBatch {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// One job per accepted item, in the items' order.
+    pub jobs: Vec<BatchItemJob>,
+    /// Items refused alone (an empty file, a URL or path that cannot be used, a queue limit);
+    /// empty when every item became a job.
+    pub rejected: Vec<RejectedItem>,
+    pub links: BatchLinks,
+}
+
+/// How many of a batch's jobs are in each state.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BatchCounts {
+    pub total: usize,
+    pub queued: usize,
+    pub running: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub canceled: usize,
+}
+
+impl BatchCounts {
+    pub fn of(jobs: &[Job]) -> Self {
+        let mut counts = Self { total: jobs.len(), ..Self::default() };
+        for job in jobs {
+            *match job.status() {
+                JobStatus::Queued => &mut counts.queued,
+                JobStatus::Running => &mut counts.running,
+                JobStatus::Succeeded => &mut counts.succeeded,
+                JobStatus::Failed => &mut counts.failed,
+                JobStatus::Canceled => &mut counts.canceled,
+            } += 1;
+        }
+        counts
+    }
+}
+
+/// A batch: its jobs' states counted, and the jobs themselves in the order they were submitted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub counts: BatchCounts,
+    /// Every job has finished (succeeded, failed or canceled).
+    pub finished: bool,
+    pub jobs: Vec<JobView>,
+    pub links: BatchLinks,
+}
+
+impl BatchView {
+    pub fn new(batch: &jobs::model::Batch, jobs: &[Job]) -> Self {
+        Self {
+            id: batch.id,
+            created_at: batch.created_at,
+            counts: BatchCounts::of(jobs),
+            finished: jobs.iter().all(|job| job.status().is_finished()),
+            jobs: jobs.iter().map(JobView::from).collect(),
+            links: BatchLinks::new(batch.id),
+        }
+    }
+}

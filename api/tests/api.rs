@@ -3,6 +3,8 @@
 
 #[path = "api/auth.rs"]
 mod auth;
+#[path = "api/batches.rs"]
+mod batches;
 #[path = "api/config.rs"]
 mod config;
 #[path = "api/events.rs"]

@@ -24,6 +24,8 @@ pub enum ApiError {
     InvalidPath(String),
     #[error("{0:?} is not a job id (a UUID)")]
     InvalidJobId(String),
+    #[error("{0:?} is not a batch id (a UUID)")]
+    InvalidBatchId(String),
     #[error("the cursor is not one this API returned; start again without it")]
     InvalidCursor,
     #[error("unknown format {0:?}; use one of {names}", names = transcript::Format::names())]
@@ -53,6 +55,8 @@ pub enum ApiError {
     // 404
     #[error("no job with id {0}")]
     JobNotFound(uuid::Uuid),
+    #[error("no batch with id {0}")]
+    BatchNotFound(uuid::Uuid),
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("no live worker with id {0:?}")]
@@ -79,6 +83,8 @@ pub enum ApiError {
     UploadTooLarge(u64),
     #[error("the request body is larger than the limit of {0} bytes")]
     BodyTooLarge(usize),
+    #[error("a batch holds at most {0} files or inputs (api.max_batch_items)")]
+    TooManyBatchItems(usize),
     // 429
     #[error("this API key already has {limit} jobs queued, its limit; retry when some have started")]
     TooManyQueuedJobs { limit: i64 },
@@ -120,6 +126,7 @@ impl ApiError {
             Self::InvalidQuery(_) => "invalid_query",
             Self::InvalidPath(_) => "invalid_path_parameter",
             Self::InvalidJobId(_) => "invalid_job_id",
+            Self::InvalidBatchId(_) => "invalid_batch_id",
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidFormat(_) => "invalid_format",
             Self::InvalidIdempotencyKey => "invalid_idempotency_key",
@@ -135,6 +142,7 @@ impl ApiError {
             Self::AdminRequired => "admin_required",
             Self::PathNotAllowed(_) => "path_not_allowed",
             Self::JobNotFound(_) => "job_not_found",
+            Self::BatchNotFound(_) => "batch_not_found",
             Self::RouteNotFound(_) => "not_found",
             Self::WorkerNotFound(_) => "worker_not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
@@ -147,6 +155,7 @@ impl ApiError {
             Self::JobAlreadyFinished { .. } => "job_already_finished",
             Self::UploadTooLarge(_) => "upload_too_large",
             Self::BodyTooLarge(_) => "body_too_large",
+            Self::TooManyBatchItems(_) => "too_many_batch_items",
             Self::TooManyQueuedJobs { .. } => "too_many_queued_jobs",
             Self::InvalidOption { .. } => "invalid_option",
             Self::UrlNotAllowed(_) => "url_not_allowed",
@@ -163,14 +172,18 @@ impl ApiError {
             Self::MissingApiKey | Self::InvalidApiKey => StatusCode::UNAUTHORIZED,
             Self::PathNotAllowed(_) | Self::AdminRequired => StatusCode::FORBIDDEN,
             Self::TooManyQueuedJobs { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::JobNotFound(_) | Self::RouteNotFound(_) | Self::WorkerNotFound(_) => StatusCode::NOT_FOUND,
+            Self::JobNotFound(_) | Self::BatchNotFound(_) | Self::RouteNotFound(_) | Self::WorkerNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdempotencyKeyReused
             | Self::JobNotFinished { .. }
             | Self::JobFailed { .. }
             | Self::JobCanceled(_)
             | Self::JobAlreadyFinished { .. } => StatusCode::CONFLICT,
-            Self::UploadTooLarge(_) | Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UploadTooLarge(_) | Self::BodyTooLarge(_) | Self::TooManyBatchItems(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::ResultExpired(_) => StatusCode::GONE,
             Self::InvalidOption { .. }
             | Self::UrlNotAllowed(_)
@@ -183,6 +196,14 @@ impl ApiError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
+    }
+}
+
+impl ApiError {
+    /// The error object of the body, also for answers that report several errors at once.
+    pub fn object(&self) -> ErrorObject {
+        let kind = if self.status().is_server_error() { "internal" } else { "invalid_request" };
+        ErrorObject { code: self.code(), message: self.to_string(), kind }
     }
 }
 
@@ -215,8 +236,7 @@ impl ResponseError for ApiError {
         if let Self::Internal(cause) = self {
             tracing::error!(error = format!("{cause:#}"), "internal error");
         }
-        let kind = if status.is_server_error() { "internal" } else { "invalid_request" };
-        let body = ErrorBody { error: ErrorObject { code: self.code(), message: self.to_string(), kind } };
+        let body = ErrorBody { error: self.object() };
         let mut response = HttpResponse::build(status);
         match self {
             Self::MissingApiKey | Self::InvalidApiKey => {

@@ -85,11 +85,7 @@ impl Upload {
         submitter: &Submitter,
         may_replay: bool,
     ) -> Result<Self, ApiError> {
-        let limit = state.max_upload_bytes();
-        let max_mb = state.max_upload_mb();
-        if content_length(req).is_some_and(|n| n > limit.saturating_add(FORM_OVERHEAD)) {
-            return Err(ApiError::UploadTooLarge(max_mb));
-        }
+        check_form_length(req, state, 1)?;
         // Refuse before reading the audio when the key's queue is full (the insert checks again,
         // under a lock). A retry with an idempotency key may replay an earlier job, so it reads on.
         if let (Some(owner), Some(max), false) = (submitter.owner, submitter.max_queued, may_replay) {
@@ -97,11 +93,19 @@ impl Upload {
                 return Err(ApiError::TooManyQueuedJobs { limit: max });
             }
         }
+        Self::new(state)
+    }
+
+    /// A place to stage one file, under the upload limit in force now: the job's id and its
+    /// storage paths. [`Upload::begin`] for a form of one file; one each for a form of several
+    /// (`POST /v1/batches`), whose caller checks the request first.
+    pub fn new(state: &AppState) -> Result<Self, ApiError> {
         let id = Uuid::now_v7();
         let key = AudioStorage::key_for(id);
         let (Some(partial), Some(final_path)) = (state.storage.partial_path(&key), state.storage.path(&key)) else {
             return Err(ApiError::internal(anyhow::anyhow!("unusable storage key {key}")));
         };
+        let (limit, max_mb) = (state.max_upload_bytes(), state.max_upload_mb());
         Ok(Self { id, key, partial, final_path, limit, max_mb, guard: FileGuard(None) })
     }
 
@@ -132,22 +136,9 @@ impl Upload {
                 if file.is_some() {
                     return Err(FormError::SecondFile.into());
                 }
-                let filename = field.content_disposition().and_then(|cd| cd.get_filename()).and_then(clean_filename);
-                self.guard.0 = Some(self.partial.clone());
-                let Some((size_bytes, sha256)) = write_file(&mut field, &self.partial, self.limit, sha256).await?
-                else {
-                    // Stop reading; the guard deletes what was written.
-                    return Err(ApiError::UploadTooLarge(self.max_mb).into());
-                };
-                file = Some(StagedFile { filename, size_bytes, sha256 });
+                file = Some(self.write(&mut field, sha256).await?);
             } else {
-                let value = field
-                    .bytes(TEXT_FIELD_LIMIT)
-                    .await
-                    .map_err(|_| FormError::TextTooLong { name: name.clone() })?
-                    .map_err(|error| FormError::TextUnreadable { name: name.clone(), error })?;
-                let value =
-                    String::from_utf8(value.to_vec()).map_err(|_| FormError::TextNotUtf8 { name: name.clone() })?;
+                let value = read_text(&mut field, &name).await?;
                 text(name, value)?;
             }
         }
@@ -156,6 +147,18 @@ impl Upload {
             return Err(ApiError::EmptyUpload.into());
         }
         Ok(file)
+    }
+
+    /// Streams a file field to the partial path (hashed when `sha256`), which the guard deletes
+    /// unless a job comes to own it. Over the limit, writing stops: the request is refused.
+    pub async fn write(&mut self, field: &mut Field, sha256: bool) -> Result<StagedFile, ApiError> {
+        let filename = field.content_disposition().and_then(|cd| cd.get_filename()).and_then(clean_filename);
+        self.guard.0 = Some(self.partial.clone());
+        let Some((size_bytes, sha256)) = write_file(field, &self.partial, self.limit, sha256).await? else {
+            // Stop reading; the guard deletes what was written.
+            return Err(ApiError::UploadTooLarge(self.max_mb));
+        };
+        Ok(StagedFile { filename, size_bytes, sha256 })
     }
 
     /// Moves the staged file to its final path and returns the job's input. The guard now
@@ -170,6 +173,64 @@ impl Upload {
     pub fn keep(mut self) {
         self.guard.keep();
     }
+}
+
+/// The file fields of a form of several files (`POST /v1/batches`): `files`, as HTML and most
+/// clients repeat it, `files[]`, as PHP-style clients name it, or `file` repeated.
+pub const FILES_FIELDS: [&str; 3] = ["files", "files[]", "file"];
+
+/// Reads a form of several files to its end: each file field ([`FILES_FIELDS`]) is staged in an
+/// [`Upload`] of its own, each text field goes to `text` in the order it comes. A file over the
+/// upload limit, or more than `max` files, refuses the whole form (the body is not read on);
+/// empty files come back with size 0, for the caller to refuse alone.
+pub async fn read_files_form<E>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    max: usize,
+    mut text: impl FnMut(String, String) -> Result<(), E>,
+) -> Result<Vec<(Upload, StagedFile)>, E>
+where
+    E: From<ApiError> + From<FormError>,
+{
+    let mut files = Vec::new();
+    let mut multipart = Multipart::new(req.headers(), payload);
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(FormError::Malformed)?;
+        let name = field.name().unwrap_or_default().to_string();
+        if FILES_FIELDS.contains(&name.as_str()) {
+            if files.len() == max {
+                return Err(ApiError::TooManyBatchItems(max).into());
+            }
+            let mut upload = Upload::new(state)?;
+            let file = upload.write(&mut field, false).await?;
+            files.push((upload, file));
+        } else {
+            let value = read_text(&mut field, &name).await?;
+            text(name, value)?;
+        }
+    }
+    Ok(files)
+}
+
+/// A text field, whole: at most [`TEXT_FIELD_LIMIT`] bytes of UTF-8.
+async fn read_text(field: &mut Field, name: &str) -> Result<String, FormError> {
+    let value = field
+        .bytes(TEXT_FIELD_LIMIT)
+        .await
+        .map_err(|_| FormError::TextTooLong { name: name.to_string() })?
+        .map_err(|error| FormError::TextUnreadable { name: name.to_string(), error })?;
+    String::from_utf8(value.to_vec()).map_err(|_| FormError::TextNotUtf8 { name: name.to_string() })
+}
+
+/// Refuses a form whose declared length is more than `files` files at the upload limit, before
+/// any of it is read.
+pub fn check_form_length(req: &HttpRequest, state: &AppState, files: u64) -> Result<(), ApiError> {
+    let most = state.max_upload_bytes().saturating_mul(files).saturating_add(FORM_OVERHEAD);
+    if content_length(req).is_some_and(|n| n > most) {
+        return Err(ApiError::UploadTooLarge(state.max_upload_mb()));
+    }
+    Ok(())
 }
 
 /// Deletes the file it points at when dropped, unless [`FileGuard::keep`] was called.

@@ -1,6 +1,7 @@
 //! One module per resource. Handlers are plain functions registered in [`configure`] and
 //! documented with `#[utoipa::path]` (see `crate::openapi`).
 
+pub mod batches;
 pub mod config;
 pub mod docs;
 pub mod events;
@@ -33,6 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/jobs/{id}/logs").route(web::get().to(logs::get_logs)))
         .service(resource("/v1/jobs/{id}/events").route(web::get().to(events::get_job_events)))
         .service(resource("/v1/jobs/{id}/ws").route(web::get().to(events::get_job_events_ws)))
+        .service(resource("/v1/batches").route(web::post().to(batches::submit_batch)))
+        .service(
+            resource("/v1/batches/{id}")
+                .route(web::get().to(batches::get_batch))
+                .route(web::delete().to(batches::delete_batch)),
+        )
+        .service(resource("/v1/batches/{id}/cancel").route(web::post().to(batches::cancel_batch)))
         .service(resource("/v1/workers").route(web::get().to(workers::get_server_status)))
         .service(resource("/v1/workers/gc").route(web::post().to(workers::collect_worker_models)))
         .service(resource("/v1/workers/{id}/drain").route(web::post().to(workers::drain_worker)))

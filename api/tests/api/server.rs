@@ -113,12 +113,15 @@ async fn docs_and_spec_are_served() {
     assert_eq!(
         operations,
         [
+            "cancelBatch",
             "cancelJob",
             "collectWorkerModels",
             "createTranscription",
             "createTranslation",
+            "deleteBatch",
             "deleteJob",
             "drainWorker",
+            "getBatch",
             "getConfig",
             "getConfigOptions",
             "getJobResult",
@@ -132,6 +135,7 @@ async fn docs_and_spec_are_served() {
             "ready",
             "restartWorker",
             "setConfig",
+            "submitBatch",
             "submitJob"
         ]
     );

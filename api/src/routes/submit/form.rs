@@ -3,12 +3,11 @@
 
 use actix_web::{web, HttpRequest};
 use jobs::{Job, Submitter};
-use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use vocab::{JobOptions, Task};
+use vocab::Task;
 
 use crate::error::ApiError;
-use crate::intake::{check_callback, enqueue, request_hash, with_callback, HashedInput, Upload};
+use crate::intake::{check_callback, enqueue, request_hash, with_callback, FormOptions, HashedInput, Upload};
 use crate::state::AppState;
 
 /// A multipart submission. Give options either as separate text fields or as one `options`
@@ -74,69 +73,4 @@ pub(super) async fn submit_form(
         upload.keep();
     } // else: an earlier job owns the audio; dropping the upload deletes this copy.
     Ok((job, replayed))
-}
-
-/// Option fields collected from the form, turned into `JobOptions` by serde so that type errors
-/// read the same as for JSON.
-#[derive(Default)]
-struct FormOptions {
-    fields: Map<String, Value>,
-    json: Option<String>,
-}
-
-impl FormOptions {
-    fn add(&mut self, name: String, value: String) -> Result<(), ApiError> {
-        match name.as_str() {
-            "options" if self.json.is_some() => {
-                Err(ApiError::InvalidBody("form field `options` given more than once".into()))
-            }
-            "options" => {
-                self.json = Some(value);
-                Ok(())
-            }
-            "allowed_languages" => {
-                let list = self.fields.entry(name).or_insert_with(|| Value::Array(vec![]));
-                if let Value::Array(list) = list {
-                    let codes = value.split(',').map(str::trim).filter(|s| !s.is_empty());
-                    list.extend(codes.map(|s| Value::String(s.to_string())));
-                }
-                Ok(())
-            }
-            known if JobOptions::FIELDS.contains(&known) => {
-                if self.fields.contains_key(known) {
-                    return Err(ApiError::InvalidBody(format!("form field `{known}` given more than once")));
-                }
-                let typed = match known {
-                    // Booleans and numbers parse as JSON; anything else stays a string and
-                    // fails deserialization with serde's message.
-                    "word_timestamps" | "diarize" | "min_speakers" | "max_speakers" | "timestamp_offset" => {
-                        serde_json::from_str(value.trim()).unwrap_or(Value::String(value))
-                    }
-                    _ => Value::String(value),
-                };
-                self.fields.insert(name, typed);
-                Ok(())
-            }
-            other => Err(ApiError::InvalidBody(format!(
-                "unknown form field `{other}`; expected `file`, `options`, `callback_url` or one of {}",
-                JobOptions::FIELDS.join(", ")
-            ))),
-        }
-    }
-
-    fn into_options(self) -> Result<JobOptions, ApiError> {
-        let (value, what) = match self.json {
-            Some(_) if !self.fields.is_empty() => {
-                return Err(ApiError::InvalidBody(
-                    "give options either as separate form fields or as one `options` JSON field, not both".into(),
-                ))
-            }
-            Some(json) => (
-                serde_json::from_str(&json).map_err(|e| ApiError::InvalidBody(format!("form field `options`: {e}")))?,
-                "form field `options`",
-            ),
-            None => (Value::Object(self.fields), "form fields"),
-        };
-        serde_json::from_value(value).map_err(|e| ApiError::InvalidBody(format!("{what}: {e}")))
-    }
 }

@@ -1,16 +1,17 @@
 //! A JSON submission to `POST /v1/jobs`: a `url` to download or a server `path`, and options.
 
-use std::path::PathBuf;
-
 use actix_web::{web, HttpRequest};
-use jobs::{Job, JobInput, Submitter};
+use jobs::{Job, Submitter};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use vocab::{JobOptions, Task};
 
 use crate::error::ApiError;
-use crate::intake::{check_callback, content_length, enqueue, request_hash, with_callback, HashedInput, JSON_LIMIT};
+use crate::intake::{
+    check_callback, content_length, enqueue, path_input, request_hash, url_input, with_callback, HashedInput,
+    JSON_LIMIT,
+};
 use crate::state::AppState;
 
 /// A JSON submission: exactly one of `url` and `path`, and any options (see `JobOptions`).
@@ -85,11 +86,8 @@ pub(super) async fn submit_json(
     let (url, path, options) = request.into_parts();
     let options = jobs::validate::options_with_default(&state.settings, &state.default_preset(), options)?;
     let input = match (url, path) {
-        (Some(url), None) => {
-            let url = jobs::net::check_url(&url, state.settings.inputs.allow_private_urls)?;
-            JobInput::Url { url: url.into() }
-        }
-        (None, Some(path)) => JobInput::Path { path: input_path(state, &path)? },
+        (Some(url), None) => url_input(state, &url)?,
+        (None, Some(path)) => path_input(state, &path)?,
         (Some(_), Some(_)) => return Err(ApiError::InvalidBody("give either `url` or `path`, not both".into())),
         (None, None) => {
             return Err(ApiError::InvalidBody(
@@ -101,37 +99,4 @@ pub(super) async fn submit_json(
         key.as_ref().map(|_| with_callback(request_hash(&HashedInput::of(&input, None), &options), &callback_url));
     let submitter = Submitter { callback_url, ..submitter.clone() };
     enqueue(state, &submitter, Uuid::now_v7(), input, options, key, hash).await
-}
-
-/// Checks a `path` input and returns its canonical form.
-fn input_path(state: &AppState, raw: &str) -> Result<String, ApiError> {
-    use jobs::validate::PathRefused;
-    let resolved: PathBuf = match jobs::validate::input_path(&state.roots, raw) {
-        Ok(path) => path,
-        // Say "no such file" only inside the roots, so the API is no oracle for other paths.
-        Err(PathRefused::NotFound(_)) if !state.roots.iter().any(|root| lexical(raw).starts_with(root)) => {
-            return Err(PathRefused::OutsideRoots.into())
-        }
-        Err(e) => return Err(e.into()),
-    };
-    resolved
-        .into_os_string()
-        .into_string()
-        .map_err(|_| ApiError::PathNotAllowed("the path resolves to a name that is not valid UTF-8".into()))
-}
-
-/// `raw` with `.` and `..` resolved without touching the file system.
-fn lexical(raw: &str) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for part in std::path::Path::new(raw).components() {
-        match part {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
