@@ -69,10 +69,23 @@ pub async fn run(worker: &Worker, job: Job, cancel: Arc<AtomicBool>) {
             }
             summary += &format!("; stage times: {stages}");
         }
-        match worker.store.finish(&fence, &outcome, &summary).await {
-            Ok(true) => info!(summary, "job finished"),
-            Ok(false) => warn!("final write rejected: the lease was lost"),
-            Err(e) => warn!(error = %e, "final write failed; the reaper will retry the job"),
+        // A PostgreSQL that is down for a moment should not cost the work: the write is fenced, so
+        // retrying it is safe, and for a lease's length nobody else may have taken the job.
+        let give_up = Instant::now() + worker.settings.queue.lease();
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match worker.store.finish(&fence, &outcome, &summary).await {
+                Ok(true) => info!(summary, "job finished"),
+                Ok(false) => warn!("final write rejected: the lease was lost"),
+                Err(e) if e.is_unavailable() && Instant::now() + pause < give_up => {
+                    warn!(error = %e, "final write failed; retrying while the database is unavailable");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+                Err(e) => warn!(error = %e, "final write failed; the reaper will retry the job"),
+            }
+            break;
         }
     }
     .instrument(span)
