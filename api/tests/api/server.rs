@@ -124,6 +124,8 @@ async fn docs_and_spec_are_served() {
             "getBatch",
             "getConfig",
             "getConfigOptions",
+            "getJobEvents",
+            "getJobEventsWs",
             "getJobResult",
             "getJobStatus",
             "getJobs",
