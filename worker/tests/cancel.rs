@@ -57,12 +57,15 @@ async fn cancel_when(
     asked.elapsed()
 }
 
+/// When to cancel a running job.
+type Moment = dyn Fn(&jobs::Job) -> bool;
+
 #[tokio::test]
 async fn a_cancel_takes_effect_within_two_seconds_in_every_stage() {
     let env = spawn_env_alone(|_| {}).await;
     let _worker = env.start_worker();
     let input = long_meeting(&env);
-    let moments: [(&str, Box<dyn Fn(&jobs::Job) -> bool>); 4] = [
+    let moments: [(&str, Box<Moment>); 4] = [
         ("decoding and speech detection", Box::new(|j| j.stage.as_deref().is_some_and(|s| s != "fetch"))),
         ("a quarter through", Box::new(|j| j.progress >= 0.25)),
         ("half through", Box::new(|j| j.progress >= 0.5)),
