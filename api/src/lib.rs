@@ -7,6 +7,7 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod installed;
 pub mod follow;
 pub mod intake;
 pub mod jobcache;

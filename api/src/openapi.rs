@@ -75,6 +75,7 @@ use crate::views;
         workers::GcRequested,
         config::ConfigView,
         config::ConfigOption,
+        config::SettingValue,
         config::ConfigOptions,
         models::ModelView,
         models::ModelList,
@@ -86,7 +87,7 @@ use crate::views;
         ErrorBody,
         ErrorObject,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ResultFormats),
     tags(
         (name = "jobs", description = "Submit jobs and follow them"),
         (name = "batches", description = "Many jobs submitted, followed, canceled and deleted together"),
@@ -131,6 +132,23 @@ impl Modify for BearerAuth {
                 op.security = Some(vec![SecurityRequirement::new("api_key", Vec::<String>::new())]);
                 op.responses.responses.entry("401".into()).or_insert_with(|| RefOr::T(unauthorized.clone()));
             }
+        }
+    }
+}
+
+/// Lists the result formats as the `format` parameter's allowed values, from
+/// `transcript::Format` (the one list), so that the spec refuses what the server refuses.
+struct ResultFormats;
+
+impl Modify for ResultFormats {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let Some(item) = openapi.paths.paths.get_mut("/v1/jobs/{id}/result") else { return };
+        let params = item.get.iter_mut().flat_map(|op| op.parameters.iter_mut().flatten());
+        for param in params.filter(|p| p.name == "format") {
+            let names = transcript::Format::ALL.iter().map(|f| serde_json::Value::from(f.name()));
+            let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).default(Some("json".into()));
+            param.schema = Some(RefOr::T(schema.into()));
         }
     }
 }

@@ -89,10 +89,12 @@ impl Application {
         let state =
             web::Data::new(AppState { settings, store, queue, enqueuer, storage, roots, metrics, runtime, keys, jobs });
         let spec = ApiDoc::openapi();
+        let allowed_methods = web::Data::new(routes::AllowedMethods::from_spec(&spec));
 
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(allowed_methods.clone())
                 .app_data(extractor_errors::json())
                 .app_data(extractor_errors::query())
                 .app_data(extractor_errors::path())

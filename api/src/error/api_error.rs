@@ -2,7 +2,7 @@
 //! every error answers `{"error": {"code", "message", "type"}}`. A 5xx never shows its cause to
 //! the client: the cause is logged, the client gets a generic message.
 
-use actix_web::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::http::header::{HeaderName, ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -10,6 +10,10 @@ use utoipa::ToSchema;
 
 /// `Retry-After` of a `too_many_queued_jobs` refusal.
 pub const QUEUE_RETRY_AFTER_SECS: u64 = 10;
+
+/// `Retry-After` of a `database_unavailable` answer: a restarting PostgreSQL is usually back
+/// within seconds.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -62,8 +66,8 @@ pub enum ApiError {
     #[error("no live worker with id {0:?}")]
     WorkerNotFound(String),
     // 405
-    #[error("method {0} is not allowed here")]
-    MethodNotAllowed(String),
+    #[error("method {method} is not allowed here; allowed: {allowed}")]
+    MethodNotAllowed { method: String, allowed: String },
     // 409
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
@@ -101,6 +105,8 @@ pub enum ApiError {
         "callback_url needs a signing secret: set webhooks.secret (APP_WEBHOOKS__SECRET), or submit with an API key"
     )]
     WebhookSecretNotConfigured,
+    #[error("model {name:?} is not installed; installed: {}", if installed.is_empty() { "none".to_string() } else { installed.join(", ") })]
+    ModelNotInstalled { name: String, installed: Vec<String> },
     #[error("{0}")]
     InputNotFound(String),
     #[error("{0}")]
@@ -110,6 +116,8 @@ pub enum ApiError {
     NotReady(String),
     #[error("the service already has {limit} jobs queued, its limit; retry later")]
     QueueFull { limit: i64, retry_after: u64 },
+    #[error("the job database is unavailable; retry shortly")]
+    DatabaseUnavailable(#[source] jobs::StoreError),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -117,6 +125,29 @@ pub enum ApiError {
 impl ApiError {
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
+    }
+
+    /// The `Retry-After` seconds this answer carries, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooManyQueuedJobs { .. } => Some(QUEUE_RETRY_AFTER_SECS),
+            Self::DatabaseUnavailable(_) => Some(DATABASE_RETRY_AFTER_SECS),
+            Self::QueueFull { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The headers this answer carries besides its body, in whichever shape it is written.
+    pub fn headers(&self) -> Vec<(HeaderName, String)> {
+        let mut headers = match self {
+            Self::MissingApiKey | Self::InvalidApiKey => vec![(WWW_AUTHENTICATE, "Bearer".into())],
+            Self::MethodNotAllowed { allowed, .. } => vec![(ALLOW, allowed.clone())],
+            _ => vec![],
+        };
+        if let Some(secs) = self.retry_after() {
+            headers.push((RETRY_AFTER, secs.to_string()));
+        }
+        headers
     }
 
     pub fn code(&self) -> &'static str {
@@ -145,7 +176,7 @@ impl ApiError {
             Self::BatchNotFound(_) => "batch_not_found",
             Self::RouteNotFound(_) => "not_found",
             Self::WorkerNotFound(_) => "worker_not_found",
-            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::JobNotFinished { .. } => "job_not_finished",
             Self::JobFailed { .. } => "job_failed",
@@ -159,10 +190,12 @@ impl ApiError {
             Self::TooManyQueuedJobs { .. } => "too_many_queued_jobs",
             Self::InvalidOption { .. } => "invalid_option",
             Self::UrlNotAllowed(_) => "url_not_allowed",
+            Self::ModelNotInstalled { .. } => "model_not_installed",
             Self::InputNotFound(_) => "input_not_found",
             Self::InputNotAFile(_) => "input_not_a_file",
             Self::NotReady(_) => "not_ready",
             Self::QueueFull { .. } => "queue_full",
+            Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -175,7 +208,7 @@ impl ApiError {
             Self::JobNotFound(_) | Self::BatchNotFound(_) | Self::RouteNotFound(_) | Self::WorkerNotFound(_) => {
                 StatusCode::NOT_FOUND
             }
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::IdempotencyKeyReused
             | Self::JobNotFinished { .. }
             | Self::JobFailed { .. }
@@ -190,9 +223,10 @@ impl ApiError {
             | Self::CallbackUrlNotAllowed(_)
             | Self::InvalidConfig { .. }
             | Self::WebhookSecretNotConfigured
+            | Self::ModelNotInstalled { .. }
             | Self::InputNotFound(_)
             | Self::InputNotAFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotReady(_) | Self::QueueFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) | Self::DatabaseUnavailable(_) | Self::QueueFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -233,22 +267,15 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status();
-        if let Self::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+        match self {
+            Self::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            Self::DatabaseUnavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
         }
         let body = ErrorBody { error: self.object() };
         let mut response = HttpResponse::build(status);
-        match self {
-            Self::MissingApiKey | Self::InvalidApiKey => {
-                response.insert_header((WWW_AUTHENTICATE, "Bearer"));
-            }
-            Self::TooManyQueuedJobs { .. } => {
-                response.insert_header((RETRY_AFTER, QUEUE_RETRY_AFTER_SECS.to_string()));
-            }
-            Self::QueueFull { retry_after, .. } => {
-                response.insert_header((RETRY_AFTER, retry_after.to_string()));
-            }
-            _ => {}
+        for header in self.headers() {
+            response.insert_header(header);
         }
         response.json(body)
     }

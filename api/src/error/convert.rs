@@ -11,6 +11,7 @@ impl From<jobs::StoreError> for ApiError {
             jobs::StoreError::QueueFull { limit } => {
                 Self::QueueFull { limit, retry_after: jobs::config::DEFAULT_QUEUE_FULL_RETRY_SECS }
             }
+            e if e.is_unavailable() => Self::DatabaseUnavailable(e),
             other => Self::internal(other),
         }
     }

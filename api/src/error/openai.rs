@@ -1,12 +1,13 @@
 //! OpenAI's error shape, `{"error": {"message", "type", "param", "code"}}`, which the
 //! OpenAI-compatible routes answer with so that the official SDKs raise their own exceptions.
 
+use actix_web::http::header::HeaderName;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api_error::{ApiError, QUEUE_RETRY_AFTER_SECS};
+use super::api_error::ApiError;
 
 /// OpenAI's error body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,6 +33,7 @@ pub struct OpenAiErrorObject {
 pub struct OpenAiError {
     status: StatusCode,
     body: OpenAiErrorObject,
+    headers: Vec<(HeaderName, String)>,
 }
 
 impl OpenAiError {
@@ -48,7 +50,7 @@ impl OpenAiError {
             param: param.map(String::from),
             code: Some(code.into()),
         };
-        Self { status, body }
+        Self { status, body, headers: vec![] }
     }
 
     /// The error object, as a stream's `error` event carries it.
@@ -81,8 +83,8 @@ impl ResponseError for OpenAiError {
             },
         };
         let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
-            response.insert_header(("Retry-After", QUEUE_RETRY_AFTER_SECS.to_string()));
+        for header in &self.headers {
+            response.insert_header(header.clone());
         }
         response.json(body)
     }
@@ -104,14 +106,18 @@ impl From<ApiError> for OpenAiError {
         };
         let param = match &e {
             ApiError::InvalidOption { field, .. } => Some(field.as_str()),
+            ApiError::ModelNotInstalled { .. } => Some("model"),
             ApiError::MissingFile | ApiError::EmptyUpload | ApiError::UploadTooLarge(_) => Some("file"),
             _ => None,
         };
         let param = param.map(|p| if p == "initial_prompt" { "prompt" } else { p }).map(String::from);
-        if let ApiError::Internal(cause) = &e {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+        match &e {
+            ApiError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "internal error"),
+            ApiError::DatabaseUnavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => {}
         }
         let message = e.to_string();
-        Self { status, body: OpenAiErrorObject { message, kind, param, code: Some(e.code().into()) } }
+        let headers = e.headers();
+        Self { status, body: OpenAiErrorObject { message, kind, param, code: Some(e.code().into()) }, headers }
     }
 }

@@ -19,6 +19,7 @@ pub async fn enqueue(
     idempotency_key: Option<String>,
     request_hash: Option<String>,
 ) -> Result<(Job, bool), ApiError> {
+    crate::installed::require(state, options.model.as_deref()).await?;
     let new =
         NewJob { id, input, options, idempotency_key, request_hash, max_attempts: state.settings.queue.max_attempts };
     let submitter = Submitter { max_queued_total: state.settings.jobs.queue_limit(), ..submitter.clone() };

@@ -55,9 +55,16 @@ pub struct ConfigOption {
     pub maximum: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit: Option<&'static str>,
-    /// The configuration files' value, in force until changed.
-    #[schema(value_type = Object)]
-    pub default: serde_json::Value,
+    /// The configuration files' value, in force until changed: a string or an integer, as `type` says.
+    pub default: SettingValue,
+}
+
+/// A runtime setting's value.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SettingValue {
+    String(String),
+    Integer(u64),
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -113,7 +120,7 @@ pub async fn get_config_options(state: web::Data<AppState>) -> HttpResponse {
             minimum: None,
             maximum: None,
             unit: None,
-            default: defaults.default_preset.into(),
+            default: SettingValue::String(defaults.default_preset),
         },
         ConfigOption {
             name: "max_upload_mb",
@@ -123,7 +130,7 @@ pub async fn get_config_options(state: web::Data<AppState>) -> HttpResponse {
             minimum: Some(1),
             maximum: Some(MAX_UPLOAD_MB_LIMIT),
             unit: Some("MiB"),
-            default: defaults.max_upload_mb.into(),
+            default: SettingValue::Integer(defaults.max_upload_mb),
         },
         ConfigOption {
             name: "retention_hours",
@@ -133,7 +140,7 @@ pub async fn get_config_options(state: web::Data<AppState>) -> HttpResponse {
             minimum: Some(0),
             maximum: Some(MAX_RETENTION_HOURS),
             unit: Some("hours"),
-            default: defaults.retention_hours.into(),
+            default: SettingValue::Integer(defaults.retention_hours),
         },
     ];
     HttpResponse::Ok().json(ConfigOptions { options })

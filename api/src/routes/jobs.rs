@@ -57,6 +57,7 @@ pub struct ListQuery {
     /// Only jobs created before this time (RFC 3339; write `Z` or percent-encode `+`).
     created_before: Option<DateTime<Utc>>,
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -18,8 +18,10 @@ const DEFAULT_LINES: i64 = 200;
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// Only lines with an id greater than this (the previous `next_since`); default 0.
+    #[param(minimum = 0)]
     since: Option<i64>,
     /// At most this many lines, 1 to 1000 (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 

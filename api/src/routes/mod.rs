@@ -14,6 +14,8 @@ pub mod results;
 pub mod submit;
 pub mod workers;
 
+use std::collections::HashMap;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
@@ -64,5 +66,40 @@ pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+    let allowed = req
+        .app_data::<web::Data<AllowedMethods>>()
+        .and_then(|methods| methods.get(req.match_pattern().as_deref().unwrap_or(req.path())))
+        .unwrap_or("GET")
+        .to_string();
+    Err(ApiError::MethodNotAllowed { method: req.method().to_string(), allowed })
+}
+
+/// The methods each route answers, read from the OpenAPI document (which the handlers generate),
+/// so that a 405's `Allow` header never disagrees with the routes. Routes outside the document
+/// (`/docs`) answer `GET` only.
+#[derive(Debug, Default)]
+pub struct AllowedMethods(HashMap<String, String>);
+
+impl AllowedMethods {
+    pub fn from_spec(spec: &utoipa::openapi::OpenApi) -> Self {
+        let methods = spec.paths.paths.iter().map(|(path, item)| {
+            let ops = [
+                ("GET", &item.get),
+                ("HEAD", &item.head),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+                ("OPTIONS", &item.options),
+            ];
+            let allowed: Vec<&str> = ops.iter().filter(|(_, op)| op.is_some()).map(|(name, _)| *name).collect();
+            (path.clone(), allowed.join(", "))
+        });
+        Self(methods.collect())
+    }
+
+    /// `GET, POST`-style list for a route pattern such as `/v1/jobs/{id}`.
+    pub fn get(&self, pattern: &str) -> Option<&str> {
+        self.0.get(pattern).map(String::as_str)
+    }
 }

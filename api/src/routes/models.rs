@@ -1,8 +1,6 @@
 //! `GET /v1/models`: the Whisper models installed in `worker.models_dir` (directories named
 //! `whisper-NAME`), their size on disk, their languages, and which live workers have them loaded.
 
-use std::path::Path;
-
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,8 +34,7 @@ pub struct ModelList {
         (status = 500, description = "`internal_error`", body = ErrorBody),
     ))]
 pub async fn get_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let dir = state.settings.worker.models_dir.clone();
-    let installed = tokio::task::spawn_blocking(move || scan(&dir)).await.map_err(ApiError::internal)?;
+    let installed = crate::installed::scan(&state.settings.worker.models_dir).await?;
     let workers = state.store.live_workers(state.settings.queue.worker_timeout()).await?;
     let models = installed
         .into_iter()
@@ -53,31 +50,4 @@ pub async fn get_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
         })
         .collect();
     Ok(HttpResponse::Ok().json(ModelList { models }))
-}
-
-/// `(name, size)` of each `whisper-NAME` directory, sorted by name. A missing directory is none.
-fn scan(dir: &Path) -> Vec<(String, u64)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    let mut models: Vec<(String, u64)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.strip_prefix("whisper-")?.to_string();
-            Some((name, size_on_disk(&e.path())))
-        })
-        .collect();
-    models.sort();
-    models
-}
-
-fn size_on_disk(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => size_on_disk(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }

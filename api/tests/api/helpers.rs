@@ -42,6 +42,7 @@ pub fn test_settings(storage: &Path, root: &Path) -> (Settings, TestBackends) {
     settings.storage.dir = storage.to_path_buf();
     settings.inputs.path_roots = vec![root.to_path_buf()];
     settings.inputs.allow_private_urls = false;
+    settings.worker.models_dir = testkit::models_dir();
     (settings, backends)
 }
 
@@ -209,18 +210,39 @@ pub fn sample_transcript() -> Transcript {
     }
 }
 
-/// A TCP forwarder that can be cut, to make a server unreachable under a running app.
+/// A TCP forwarder that can be cut and restored, to make a server unreachable under a running app.
 pub struct TcpProxy {
     pub port: u16,
+    target: &'static str,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl TcpProxy {
     pub async fn start(target: &'static str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self { port: 0, target, tasks: Arc::new(Mutex::new(Vec::new())) };
+        let port = proxy.listen(0);
+        Self { port, ..proxy }
+    }
+
+    /// Closes the listening port and every forwarded connection.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port after [`TcpProxy::cut`].
+    pub fn restore(&self) {
+        self.listen(self.port);
+    }
+
+    fn listen(&self, port: u16) -> u16 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(([127, 0, 0, 1], port).into()).unwrap();
+        let listener = socket.listen(64).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let tasks = Arc::new(Mutex::new(Vec::new()));
-        let conns = tasks.clone();
+        let (target, conns) = (self.target, self.tasks.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let conn = tokio::spawn(async move {
@@ -231,14 +253,7 @@ impl TcpProxy {
                 conns.lock().unwrap().push(conn);
             }
         });
-        tasks.lock().unwrap().push(accept);
-        Self { port, tasks }
-    }
-
-    /// Closes the listening port and every forwarded connection.
-    pub fn cut(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
+        self.tasks.lock().unwrap().push(accept);
+        port
     }
 }

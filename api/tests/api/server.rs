@@ -65,6 +65,39 @@ async fn ready_fails_when_redis_becomes_unreachable() {
     assert_eq!(app.post_json(&json!({"path": app.input_file("a.wav")})).await.status(), StatusCode::ACCEPTED);
 }
 
+/// A PostgreSQL that goes away answers `503 database_unavailable` with `Retry-After` within two
+/// seconds on every route that needs it (not a hang and a 500), and the service recovers by
+/// itself when it is back.
+#[tokio::test]
+async fn database_outage_answers_503_quickly_and_recovers() {
+    let proxy = TcpProxy::start("127.0.0.1:5432").await;
+    let app = spawn_app_with(|s| s.database.url = s.database.url.replace(":5432/", &format!(":{}/", proxy.port))).await;
+    let id = app.submit().await;
+    assert_eq!(app.get(&format!("/v1/jobs/{id}")).await.status(), StatusCode::OK);
+    proxy.cut();
+    let path = app.input_file("b.wav");
+    for request in [
+        app.client.post(app.url("/v1/jobs")).json(&json!({"path": path})),
+        app.client.get(app.url(&format!("/v1/jobs/{id}"))),
+        app.client.get(app.url("/v1/jobs")),
+        app.client.get(app.url(&format!("/v1/jobs/{id}/logs"))),
+    ] {
+        let started = std::time::Instant::now();
+        let response = request.send().await.unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "answered after {took:?}");
+        assert_eq!(response.headers()["retry-after"], "5");
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "database_unavailable").await;
+    }
+    proxy.restore();
+    wait_until(Duration::from_secs(15), "submissions to succeed again", || async {
+        let response = app.post_json(&json!({"path": path})).await;
+        (response.status() == StatusCode::ACCEPTED).then_some(())
+    })
+    .await;
+    assert_eq!(app.get(&format!("/v1/jobs/{id}")).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn start_up_fails_clearly_without_redis() {
     let storage = tempfile::TempDir::new().unwrap();
@@ -161,7 +194,15 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let app = spawn_app().await;
     assert_error(app.get("/v2/nothing").await, StatusCode::NOT_FOUND, "not_found").await;
     let put = app.client.put(app.url("/v1/jobs")).send().await.unwrap();
+    assert_eq!(put.headers()["allow"], "GET, POST");
     assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-    let post = app.client.post(app.url("/health")).send().await.unwrap();
+    let id = uuid::Uuid::now_v7();
+    let post = app.client.post(app.url(&format!("/v1/jobs/{id}"))).send().await.unwrap();
+    assert_eq!(post.headers()["allow"], "GET, DELETE");
     assert_error(post, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let post = app.client.post(app.url("/health")).send().await.unwrap();
+    assert_eq!(post.headers()["allow"], "GET");
+    assert_error(post, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let get = app.client.get(app.url("/v1/audio/transcriptions")).send().await.unwrap();
+    assert_eq!((get.status(), &get.headers()["allow"]), (StatusCode::METHOD_NOT_ALLOWED, &"POST".parse().unwrap()));
 }

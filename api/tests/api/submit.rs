@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn a_public_url_is_queued_and_dispatched() {
@@ -253,6 +253,44 @@ async fn accepted_ids(responses: Vec<reqwest::Result<reqwest::Response>>) -> std
         ids.insert(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
     }
     ids
+}
+
+/// A job naming a model nobody has is refused at submission, in every way a job comes in, with
+/// the models that are there and no server path; one a live worker has loaded is accepted.
+#[tokio::test]
+async fn a_model_that_is_not_installed_is_refused_with_the_installed_ones() {
+    let models = tempfile::TempDir::new().unwrap();
+    std::fs::create_dir_all(models.path().join("whisper-tiny.en")).unwrap();
+    let dir = models.path().to_path_buf();
+    let app = spawn_app_with(move |s| s.worker.models_dir = dir).await;
+    let worker = jobs::WorkerInfo {
+        id: "w-1".into(),
+        hostname: "box".into(),
+        device: "cpu".into(),
+        version: "0.1.0".into(),
+        started_at: chrono::Utc::now(),
+        heartbeat_at: chrono::Utc::now(),
+        current_job: None,
+        loaded_models: vec!["medium".into()],
+    };
+    app.store.worker_heartbeat(&worker).await.unwrap();
+    let path = app.input_file("a.wav");
+    for model in ["tiny.en", "whisper-tiny.en", "medium"] {
+        let response = app.post_json(&json!({"path": path, "model": model})).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED, "{model}");
+    }
+
+    let response = app.post_json(&json!({"path": path, "model": "large-v9"})).await;
+    let message = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "model_not_installed").await;
+    assert_eq!(message, "model \"large-v9\" is not installed; installed: medium, tiny.en");
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(b"RIFF....WAVE".to_vec()).file_name("a.wav"))
+        .text("model", "null");
+    let response = app.client.post(app.url("/v1/jobs")).multipart(form).send().await.unwrap();
+    let message = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "model_not_installed").await;
+    assert!(!message.contains(&models.path().display().to_string()), "{message}");
+    assert_eq!(app.stored_files(), Vec::<String>::new(), "the refused upload is not kept");
+    assert_eq!(app.count_jobs().await, 3);
 }
 
 #[tokio::test]
