@@ -306,6 +306,8 @@ async fn unknown_jobs_bad_ids_and_other_keys_jobs_are_refused_before_the_stream(
     assert_error(bad, StatusCode::BAD_REQUEST, "invalid_query").await;
     let bad = app.client.get(app.url(&format!("/v1/jobs/{id}/events"))).header("Last-Event-ID", "x").send().await;
     assert_error(bad.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    let mut from_start = SseReader::open(&app, id, Resume::Header("")).await;
+    from_start.expect(&[status("queued", None, 0, None)]).await;
     let plain = app.get(&format!("/v1/jobs/{id}/ws")).await;
     assert_error(plain, StatusCode::BAD_REQUEST, "invalid_body").await;
     match tokio_tungstenite::connect_async(ws_url(&app, unknown, None)).await {

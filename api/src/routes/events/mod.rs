@@ -69,7 +69,8 @@ pub async fn get_job_events(
     id: web::Path<String>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let header = req.headers().get("Last-Event-ID").map(|v| v.to_str().unwrap_or("?"));
+    // An empty one is no position (a client that never got an id), as if it were not sent.
+    let header = req.headers().get("Last-Event-ID").map(|v| v.to_str().unwrap_or("?")).filter(|v| !v.trim().is_empty());
     let follower = start(state, &caller, &id, header.or(query.since.as_deref())).await?;
     sse::respond(follower).await
 }
