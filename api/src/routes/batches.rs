@@ -15,7 +15,8 @@ use futures_util::future::join_all;
 use jobs::{JobInput, JobStatus, Submitter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 use vocab::JobOptions;
 
@@ -29,11 +30,15 @@ use crate::intake::{
 use crate::state::AppState;
 use crate::views::{BatchItemJob, BatchLinks, BatchView, RejectedItem, SubmittedBatch, SubmittedJob};
 
+/// A JSON batch, as documented: [`BatchMembers`] and the members of `JobOptions` in one flat
+/// object, as `read_json` reads it (unknown members refused).
+pub struct SubmitBatchJson;
+
 /// A JSON batch: exactly one of `urls`, `paths` and `inputs`, and the options every job takes
 /// (the fields of `POST /v1/jobs`, e.g. `"language": "en"`).
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 #[allow(dead_code)]
-pub struct SubmitBatchJson {
+struct BatchMembers {
     /// Audio to download, http or https; loopback, private and metadata addresses are refused.
     urls: Option<Vec<String>>,
     /// Absolute paths on the server, inside the configured input directories.
@@ -42,9 +47,28 @@ pub struct SubmitBatchJson {
     inputs: Option<Vec<BatchInput>>,
     /// Where to POST each job's status (signed) when it finishes.
     callback_url: Option<String>,
-    /// The job options, as in `POST /v1/jobs`.
-    #[serde(flatten)]
-    options: JobOptions,
+}
+
+impl PartialSchema for SubmitBatchJson {
+    /// `JobOptions`' object with the batch's members added, rather than an `allOf` of the two:
+    /// `JobOptions` allows no other member, so an `allOf` would allow no body at all.
+    fn schema() -> RefOr<Schema> {
+        let (RefOr::T(Schema::Object(mut object)), RefOr::T(Schema::Object(own))) =
+            (JobOptions::schema(), BatchMembers::schema())
+        else {
+            unreachable!("both derive an object schema")
+        };
+        object.properties.extend(own.properties);
+        object.description = own.description;
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for SubmitBatchJson {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((BatchInput::name().into(), BatchInput::schema()));
+        <JobOptions as ToSchema>::schemas(schemas);
+    }
 }
 
 /// One input of `inputs`: a `url` or a `path`.
