@@ -212,6 +212,9 @@ async fn read_json(payload: web::Payload, req: &HttpRequest, state: &AppState) -
         }
         _ => return Err(ApiError::InvalidBody("give only one of `urls`, `paths` and `inputs`".into())),
     };
+    if inputs.is_empty() {
+        return Err(ApiError::InvalidBody("a batch needs at least one input".into()));
+    }
     let max = state.settings.api.max_batch_items;
     if inputs.len() > max {
         return Err(ApiError::TooManyBatchItems(max));

@@ -114,6 +114,8 @@ async fn malformed_or_invalid_batches_are_refused_whole() {
         (json!({"paths": [path], "urls": ["https://example.com/a.wav"]}), StatusCode::BAD_REQUEST, "invalid_body"),
         (json!({"language": "en"}), StatusCode::BAD_REQUEST, "invalid_body"),
         (json!({"paths": "not a list"}), StatusCode::BAD_REQUEST, "invalid_body"),
+        (json!({"urls": []}), StatusCode::BAD_REQUEST, "invalid_body"),
+        (json!({"inputs": null}), StatusCode::BAD_REQUEST, "invalid_body"),
         (json!({"paths": [path], "language": "xx"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_option"),
         (json!({"paths": [path], "timestamp_offset": -1}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_option"),
         (json!({"paths": [path, path, path]}), StatusCode::PAYLOAD_TOO_LARGE, "too_many_batch_items"),
