@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use anyhow::Context;
 use jobs::runtime::Runtime;
 use jobs::{AudioStorage, Enqueuer, JobStore, Queue};
@@ -91,7 +91,7 @@ impl Application {
         let spec = ApiDoc::openapi();
         let allowed_methods = web::Data::new(routes::AllowedMethods::from_spec(&spec));
 
-        let mut server = HttpServer::new(move || {
+        let mut server = crate::head_errors::HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(allowed_methods.clone())

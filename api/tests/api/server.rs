@@ -206,3 +206,49 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let get = app.client.get(app.url("/v1/audio/transcriptions")).send().await.unwrap();
     assert_eq!((get.status(), &get.headers()["allow"]), (StatusCode::METHOD_NOT_ALLOWED, &"POST".parse().unwrap()));
 }
+
+/// Request heads that actix-http refuses before any routing (an over-long target, an over-large
+/// head, too many headers) still answer in the error shape, and close the connection.
+#[tokio::test]
+async fn refused_request_heads_answer_in_the_error_shape() {
+    let app = spawn_app().await;
+    let get = |target: String, headers: String| format!("GET {target} HTTP/1.1\r\nhost: x\r\n{headers}\r\n");
+    let cases = [
+        (get(format!("/v1/jobs?x={}", "a".repeat(100_000)), String::new()), 414, "uri_too_long"),
+        (get(format!("/v1/jobs?{}", "status=queued&".repeat(5_000)), String::new()), 414, "uri_too_long"),
+        (get(format!("/v1/jobs?x={}", "a".repeat(1_000_000)), String::new()), 431, "headers_too_large"),
+        (get("/v1/jobs".into(), (0..200).map(|i| format!("x-h{i}: v\r\n")).collect()), 431, "headers_too_large"),
+        (get("/v1/jobs".into(), "bad header: v\r\n".into()), 400, "malformed_request"),
+    ];
+    for (request, status, code) in cases {
+        let (head, body) = raw_exchange(&app, request.into_bytes()).await;
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{code}: {head}");
+        for header in ["content-type: application/json", "connection: close"] {
+            assert!(head.contains(header), "{code}: {head}");
+        }
+        let body: Value = serde_json::from_str(&body).unwrap_or_else(|err| panic!("{code}: {err}: {body:?}"));
+        assert_eq!(body["error"]["code"], code);
+        assert_eq!(body["error"]["type"], "invalid_request");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(app.get("/v1/workers").await.status(), StatusCode::OK);
+}
+
+/// Sends `request` on a new connection (writing while reading: the server stops reading a head it
+/// refuses) and returns the answer's head and body, read until the server closes.
+async fn raw_exchange(app: &crate::helpers::TestApp, request: Vec<u8>) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let write = tokio::spawn(async move { writer.write_all(&request).await });
+    let mut answer = Vec::new();
+    let mut chunk = [0; 8192];
+    // A reset after the answer (the server closed with part of the request unread) ends it too.
+    while let Ok(n @ 1..) = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut chunk)).await.unwrap() {
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    write.abort();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (head.to_owned(), body.to_owned())
+}
