@@ -75,6 +75,7 @@ async fn a_cancel_takes_effect_within_two_seconds_in_every_stage() {
     for (what, ready) in moments {
         took.push((what, cancel_when(&env, &input, what, ready).await));
     }
+    eprintln!("cancel took: {took:?}");
     for (what, elapsed) in &took {
         assert!(*elapsed < Duration::from_secs(2), "canceled {what} after {elapsed:?} (all: {took:?})");
     }
