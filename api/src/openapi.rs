@@ -69,6 +69,8 @@ use crate::views;
         events::ProgressEventData,
         events::SegmentEventData,
         events::JobEventMessage,
+        events::JobServerSentEvent,
+        events::EventName,
         views::ServerStatus,
         views::WorkerView,
         views::WorkerState,

@@ -6,6 +6,40 @@ use utoipa::ToSchema;
 
 use crate::views::JobErrorView;
 
+/// The events' names: the `event:` field of server-sent events, `event` of WebSocket messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    Status,
+    Progress,
+    Segment,
+    /// The job can no longer be read (it was deleted, or the database failed); the stream ends.
+    Error,
+}
+
+impl EventName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Progress => "progress",
+            Self::Segment => "segment",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One server-sent event of `getJobEvents`, by its fields.
+#[derive(Debug, ToSchema)]
+pub struct JobServerSentEvent {
+    /// The position the client reached with this event: send it back as `Last-Event-ID` or
+    /// `since` to resume. An `error` has none.
+    pub id: Option<String>,
+    pub event: EventName,
+    /// JSON: `StatusEventData`, `ProgressEventData`, `SegmentEventData`, or `ErrorBody` for `error`.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// `status`: the job's state changed (or a new run began: another attempt, or another worker
 /// after the last one handed the job back). The final one (`succeeded`, `failed`, `canceled`)
 /// is the stream's last event.
@@ -64,8 +98,7 @@ pub struct SegmentEventData {
 pub struct JobEventMessage {
     /// The event's id: pass the last one as `since` to resume.
     pub id: Option<String>,
-    /// `status`, `progress`, `segment` or `error`.
-    pub event: String,
+    pub event: EventName,
     /// `StatusEventData`, `ProgressEventData`, `SegmentEventData` or `ErrorBody`.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,

@@ -10,15 +10,15 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::data::{ProgressEventData, SegmentEventData, StatusEventData};
+use super::data::{EventName, ProgressEventData, SegmentEventData, StatusEventData};
 use super::position::{permille, stage_tag, Position};
 use crate::error::ApiError;
 use crate::follow::{RunReader, FIRST_POLL_DELAY, KEEPALIVE, MAX_POLL_DELAY};
 use crate::state::AppState;
 
-/// One event: its name (`status`, `progress`, `segment`), its id and its data.
+/// One event: its name, its id and its data.
 pub(super) struct Event {
-    pub name: &'static str,
+    pub name: EventName,
     pub id: String,
     pub data: Value,
 }
@@ -113,12 +113,12 @@ impl Follower {
         if !status.is_finished() && (run_changed || self.at.status != Some(status) || self.at.stage != stage) {
             self.at.status = Some(status);
             self.at.stage = stage.clone();
-            events.push(self.event("status", StatusEventData::from(job)));
+            events.push(self.event(EventName::Status, StatusEventData::from(job)));
         }
         let progress = permille(job.progress);
         if progress != self.at.progress {
             self.at.progress = progress;
-            events.push(self.event("progress", ProgressEventData { progress: f64::from(progress) / 1000.0 }));
+            events.push(self.event(EventName::Progress, ProgressEventData { progress: f64::from(progress) / 1000.0 }));
         }
         let segments: Vec<(usize, Value)> = if status == JobStatus::Succeeded {
             let from = self.at.segments.max(0) as usize;
@@ -130,13 +130,13 @@ impl Follower {
         };
         for (index, segment) in segments {
             self.at.segments = index as i32 + 1;
-            events.push(self.event("segment", SegmentEventData { index, segment }));
+            events.push(self.event(EventName::Segment, SegmentEventData { index, segment }));
         }
         if status.is_finished() {
             if self.at.status != Some(status) {
                 self.at.status = Some(status);
                 self.at.stage = stage;
-                events.push(self.event("status", StatusEventData::from(job)));
+                events.push(self.event(EventName::Status, StatusEventData::from(job)));
             }
             self.finished = true;
         }
@@ -156,7 +156,7 @@ impl Follower {
         }
     }
 
-    fn event(&self, name: &'static str, data: impl Serialize) -> Event {
+    fn event(&self, name: EventName, data: impl Serialize) -> Event {
         Event { name, id: self.at.id(), data: serde_json::to_value(data).unwrap_or_default() }
     }
 }

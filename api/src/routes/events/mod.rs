@@ -24,7 +24,7 @@ use crate::access::{parse_id, visible_job};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-pub use data::{JobEventMessage, ProgressEventData, SegmentEventData, StatusEventData};
+pub use data::{EventName, JobEventMessage, JobServerSentEvent, ProgressEventData, SegmentEventData, StatusEventData};
 use follower::Follower;
 use position::Position;
 
@@ -57,7 +57,7 @@ pub struct EventsQuery {
     ),
     responses(
         (status = 200, description = "Server-sent events: `status`, `progress`, `segment`, then the final `status`",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = JobServerSentEvent),
         (status = 204, description = "The client already has the final status: nothing more will come"),
         (status = 400, description = "`invalid_job_id`, `invalid_query` (`since` or `Last-Event-ID` is not an event id)", body = ErrorBody),
         (status = 404, description = "`job_not_found` (also another key's job)", body = ErrorBody),

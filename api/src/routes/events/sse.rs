@@ -7,6 +7,7 @@ use actix_web::web::Bytes;
 use actix_web::HttpResponse;
 use futures_util::StreamExt;
 
+use super::data::EventName;
 use super::follower::{Event, Follower, Update};
 use crate::error::ApiError;
 use crate::follow::{error_body, event_stream};
@@ -27,7 +28,7 @@ pub(super) async fn respond(mut follower: Follower) -> Result<HttpResponse, ApiE
         Ok::<_, Infallible>(Bytes::from(match update {
             Update::Events(events) => text(&events),
             Update::Quiet => ": keepalive\n\n".to_string(),
-            Update::Failed(e) => format!("event: error\ndata: {}\n\n", error_body(&e).await),
+            Update::Failed(e) => format!("event: {}\ndata: {}\n\n", EventName::Error.as_str(), error_body(&e).await),
         }))
     });
     let body = futures_util::stream::once(async move { Ok::<_, Infallible>(Bytes::from(head)) }).chain(rest);
@@ -35,5 +36,5 @@ pub(super) async fn respond(mut follower: Follower) -> Result<HttpResponse, ApiE
 }
 
 fn text(events: &[Event]) -> String {
-    events.iter().map(|e| format!("id: {}\nevent: {}\ndata: {}\n\n", e.id, e.name, e.data)).collect()
+    events.iter().map(|e| format!("id: {}\nevent: {}\ndata: {}\n\n", e.id, e.name.as_str(), e.data)).collect()
 }

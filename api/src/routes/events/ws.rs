@@ -7,8 +7,8 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, Message, MessageStream, Session};
 use futures_util::StreamExt;
-use serde_json::json;
 
+use super::data::{EventName, JobEventMessage};
 use super::follower::{Event, Follower, Update};
 use crate::follow::{error_body, KEEPALIVE};
 
@@ -59,8 +59,8 @@ async fn pump(mut session: Session, mut messages: MessageStream, follower: Follo
                 }
                 Some(Update::Failed(e)) => {
                     let error: serde_json::Value = serde_json::from_str(&error_body(&e).await).unwrap_or_default();
-                    let message = json!({"id": null, "event": "error", "data": error});
-                    let _ = session.text(message.to_string()).await;
+                    let message = JobEventMessage { id: None, event: EventName::Error, data: error };
+                    let _ = session.text(json_text(&message)).await;
                     break CloseCode::Error;
                 }
                 None => break CloseCode::Normal,
@@ -72,7 +72,12 @@ async fn pump(mut session: Session, mut messages: MessageStream, follower: Follo
 
 async fn send(session: &mut Session, events: &[Event]) -> Result<(), actix_ws::Closed> {
     for e in events {
-        session.text(json!({"id": e.id, "event": e.name, "data": e.data}).to_string()).await?;
+        let message = JobEventMessage { id: Some(e.id.clone()), event: e.name, data: e.data.clone() };
+        session.text(json_text(&message)).await?;
     }
     Ok(())
+}
+
+fn json_text(message: &JobEventMessage) -> String {
+    serde_json::to_string(message).unwrap_or_default()
 }
