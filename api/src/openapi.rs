@@ -9,6 +9,9 @@ use crate::error::{ErrorBody, ErrorObject, OpenAiErrorBody, OpenAiErrorObject};
 use crate::routes::{batches, config, events, health, jobs, logs, models, openai, results, submit, workers};
 use crate::views;
 
+mod constraints;
+use constraints::Constraints;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -89,7 +92,7 @@ use crate::views;
         ErrorBody,
         ErrorObject,
     )),
-    modifiers(&BearerAuth, &ResultFormats),
+    modifiers(&BearerAuth, &ResultFormats, &Constraints),
     tags(
         (name = "jobs", description = "Submit jobs and follow them"),
         (name = "batches", description = "Many jobs submitted, followed, canceled and deleted together"),
