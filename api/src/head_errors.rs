@@ -3,11 +3,12 @@
 //! actix-http's h1 dispatcher answers an unparsable request head itself, with an empty body and
 //! no hook for the application: `400 Bad Request` (a target over 65,534 bytes, bytes that do not
 //! parse) or `431 Request Header Fields Too Large` (a head over 128 KiB, more than 96 headers),
-//! then closes the connection. [`HttpServer`] is actix-web's server with the same settings, except
-//! that every connection goes through [`HeadErrors`], which recognises that exact response as it
-//! is written and writes the JSON version instead: `uri_too_long` (414), `headers_too_large`
-//! (431) or `malformed_request` (400). The application itself never answers 400 or 431 with an
-//! empty body, so nothing else matches.
+//! then closes the connection; a head that has not arrived within [`CLIENT_REQUEST_TIMEOUT`] is
+//! answered `408 Request Timeout` the same way. [`HttpServer`] is actix-web's server with the same
+//! settings, except that every connection goes through [`HeadErrors`], which recognises that exact
+//! answer as it is written and writes the JSON version instead: `uri_too_long` (414),
+//! `headers_too_large` (431), `malformed_request` (400) or `request_timeout` (408). The
+//! application itself never answers 400, 408 or 431 with an empty body, so nothing else matches.
 
 use std::fmt;
 use std::io;
@@ -31,6 +32,9 @@ use crate::error::{ErrorBody, ErrorObject};
 /// The longest request target `http::Uri` accepts; a longer one is actix's plain 400.
 pub const MAX_TARGET_BYTES: usize = 65_534;
 
+/// How long a client has to send a request head (actix-web's default).
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The shortest request line around a target: `GET ` and ` HTTP/1.1\r`.
 const LINE_OVERHEAD: usize = 14;
 
@@ -40,7 +44,7 @@ pub struct HttpServer<F, I, S, B> {
     factory: F,
     builder: ServerBuilder,
     h1_allow_half_closed: bool,
-    _app: PhantomData<fn() -> (I, S, B)>,
+    _app: PhantomData<(I, S, B)>,
 }
 
 impl<F, I, S, B> HttpServer<F, I, S, B>
@@ -83,7 +87,7 @@ where
                     async move { shutdown.notified().await }
                 })
                 .keep_alive(KeepAlive::default())
-                .client_request_timeout(Duration::from_secs(5))
+                .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
                 .client_disconnect_timeout(Duration::from_secs(1))
                 .h1_allow_half_closed(half_closed)
                 .local_addr(addr)
@@ -193,13 +197,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadErrors<T> {
     }
 }
 
-/// The two heads actix-http writes for a refused request head, up to the date header's value.
-const REFUSED: [(&[u8], StatusCode); 2] = [
+/// The heads actix-http writes for a refused request head, up to the date header's value.
+const REFUSED: [(&[u8], StatusCode); 3] = [
     (b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\ndate: ", StatusCode::BAD_REQUEST),
     (
         b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\ndate: ",
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
     ),
+    (b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\ndate: ", StatusCode::REQUEST_TIMEOUT),
 ];
 
 /// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) is always this long.
@@ -223,6 +228,11 @@ fn json_answer(status: StatusCode, long_line: bool, date: &[u8]) -> Vec<u8> {
             status,
             "headers_too_large",
             "the request head is over 128 KiB (request line and headers) or has more than 96 headers".to_owned(),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            status,
+            "request_timeout",
+            format!("the request head did not arrive within {} s", CLIENT_REQUEST_TIMEOUT.as_secs()),
         ),
         _ if long_line => (
             StatusCode::URI_TOO_LONG,

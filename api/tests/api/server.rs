@@ -234,13 +234,27 @@ async fn refused_request_heads_answer_in_the_error_shape() {
     assert_eq!(app.get("/v1/workers").await.status(), StatusCode::OK);
 }
 
+/// A request head that does not arrive in time is answered in the error shape too.
+#[tokio::test]
+async fn a_request_head_that_never_ends_times_out_in_the_error_shape() {
+    let app = spawn_app().await;
+    let (head, body) = raw_exchange(&app, b"GET /v1/jobs HTTP/1.1\r\nhost: x\r\n".to_vec()).await;
+    assert!(head.starts_with("HTTP/1.1 408 ") && head.contains("content-type: application/json"), "{head}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "request_timeout");
+}
+
 /// Sends `request` on a new connection (writing while reading: the server stops reading a head it
 /// refuses) and returns the answer's head and body, read until the server closes.
 async fn raw_exchange(app: &crate::helpers::TestApp, request: Vec<u8>) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let stream = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
-    let write = tokio::spawn(async move { writer.write_all(&request).await });
+    // The task keeps the writing half, so the connection is not half-closed after the request.
+    let write = tokio::spawn(async move {
+        let _ = writer.write_all(&request).await;
+        writer
+    });
     let mut answer = Vec::new();
     let mut chunk = [0; 8192];
     // A reset after the answer (the server closed with part of the request unread) ends it too.
