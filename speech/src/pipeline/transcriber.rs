@@ -188,9 +188,12 @@ impl<'a> Transcriber<'a> {
         let clips: Vec<&[f32]> = batch.iter().map(|(_, a)| a.as_slice()).collect();
         let enc = obs.timed(Stage::Transcribe, || {
             let mel = m.features(&clips);
-            // On a CPU, where a batch gains little over single windows, one window at a time, so
-            // that a cancel is heard within one window's encoding rather than a whole batch's.
-            let parts = if m.device.is_cuda() { vec![mel] } else { mel.split(1, 0) };
+            // On a CPU, a few windows at a time, so that a cancel is heard within about a second
+            // rather than after a whole batch: pairs for tiny models, whose per-call overhead a
+            // pair still amortises (single windows cost tiny.en a third more), single windows
+            // from base up, which batching barely speeds up there.
+            let group = if m.config.n_audio_state < 512 { 2 } else { 1 };
+            let parts = if m.device.is_cuda() { vec![mel] } else { mel.split(group, 0) };
             let mut encoded = Vec::with_capacity(parts.len());
             for part in &parts {
                 if obs.is_cancelled() {
