@@ -321,7 +321,8 @@ fn parameter_pattern(name: &str) -> Option<String> {
         "since" => format!("^{}$", event_id(&status)),
         // Empty is taken as none (as EventSource sends it before its first event).
         "Last-Event-ID" => format!("^({})?$", event_id(&status)),
-        "Idempotency-Key" => "^[\\x21-\\x7E]{1,255}$".into(),
+        // Visible ASCII and inner spaces (HTTP strips the outer ones), 1 to 255 characters.
+        "Idempotency-Key" => "^[\\x21-\\x7E]([\\x20-\\x7E]{0,253}[\\x21-\\x7E])?$".into(),
         _ => return None,
     })
 }
