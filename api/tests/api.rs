@@ -7,10 +7,10 @@ mod auth;
 mod batches;
 #[path = "api/config.rs"]
 mod config;
-#[path = "api/events.rs"]
-mod events;
 #[path = "api/disconnect.rs"]
 mod disconnect;
+#[path = "api/events.rs"]
+mod events;
 #[path = "api/helpers.rs"]
 mod helpers;
 #[path = "api/jobs.rs"]
