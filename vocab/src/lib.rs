@@ -4,6 +4,7 @@
 //! [`ComputeType`], [`SpeakerModel`], [`Clustering`]). No I/O and no heavy dependencies, so the
 //! api, which never runs a model, uses the same types as the worker.
 
+pub mod catalog;
 mod compute;
 mod job_options;
 mod names;
