@@ -306,6 +306,10 @@ async fn unknown_jobs_bad_ids_and_other_keys_jobs_are_refused_before_the_stream(
     assert_error(bad, StatusCode::BAD_REQUEST, "invalid_query").await;
     let bad = app.client.get(app.url(&format!("/v1/jobs/{id}/events"))).header("Last-Event-ID", "x").send().await;
     assert_error(bad.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    // The header wins over `since`, but a malformed `since` beside it is still refused.
+    let url = app.url(&format!("/v1/jobs/{id}/events?since=X"));
+    let bad = app.client.get(url).header("Last-Event-ID", "0.-.0.queued.0.-").send().await;
+    assert_error(bad.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
     let mut from_start = SseReader::open(&app, id, Resume::Header("")).await;
     from_start.expect(&[status("queued", None, 0, None)]).await;
     let plain = app.get(&format!("/v1/jobs/{id}/ws")).await;

@@ -71,7 +71,10 @@ pub async fn get_job_events(
 ) -> Result<HttpResponse, ApiError> {
     // An empty one is no position (a client that never got an id), as if it were not sent.
     let header = req.headers().get("Last-Event-ID").map(|v| v.to_str().unwrap_or("?")).filter(|v| !v.trim().is_empty());
-    let follower = start(state, &caller, &id, header.or(query.since.as_deref())).await?;
+    // Both are checked: a malformed `since` is refused even when the header wins.
+    let since = position(query.since.as_deref())?;
+    let at = position(header)?.or(since);
+    let follower = start(state, &caller, &id, at).await?;
     sse::respond(follower).await
 }
 
@@ -96,7 +99,7 @@ pub async fn get_job_events_ws(
     id: web::Path<String>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let follower = start(state, &caller, &id, query.since.as_deref()).await?;
+    let follower = start(state, &caller, &id, position(query.since.as_deref())?).await?;
     ws::respond(&req, body, follower)
         .map_err(|e| ApiError::InvalidBody(format!("this route needs a WebSocket handshake: {e}")))
 }
@@ -107,16 +110,20 @@ async fn start(
     state: web::Data<AppState>,
     caller: &Caller,
     id: &str,
-    since: Option<&str>,
+    at: Option<Position>,
 ) -> Result<Follower, ApiError> {
     let id = parse_id(id)?;
-    let at = match since {
-        None => Position::default(),
-        Some(since) => Position::parse(since).ok_or_else(|| {
+    let job = visible_job(&state, caller, id).await?;
+    Ok(Follower::new(state, &job, at.unwrap_or_default()))
+}
+
+/// A client's position from `since` or `Last-Event-ID`; none when it sent none.
+fn position(sent: Option<&str>) -> Result<Option<Position>, ApiError> {
+    sent.map(|since| {
+        Position::parse(since).ok_or_else(|| {
             let shown: String = since.chars().take(64).collect();
             ApiError::InvalidQuery(format!("{shown:?} (`since` or `Last-Event-ID`) is not an event id of this stream"))
-        })?,
-    };
-    let job = visible_job(&state, caller, id).await?;
-    Ok(Follower::new(state, &job, at))
+        })
+    })
+    .transpose()
 }
