@@ -1,6 +1,7 @@
 //! Reader for CTranslate2's `model.bin`: a little-endian header (binary version, spec name,
 //! spec revision), the variables (name, shape, dtype, raw bytes) and aliases.
-//! Int8 weights come with a `<name>_scale` per output row and are dequantised here.
+//! Int8 weights come with a `<name>_scale` per output row (conv weights included) and are
+//! dequantised here; the float variables of a mixed model (int8_float16) are converted to f32.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -140,9 +141,17 @@ pub fn parse(data: &[u8], path: &Path) -> Result<Ct2Model> {
                 let scale = raw
                     .get(&format!("{name}_scale"))
                     .ok_or_else(|| r.invalid(format!("quantised variable {name} has no {name}_scale")))?;
+                // One scale per output row, whatever the weight's rank: a conv weight
+                // [out, in, width] is quantised as the rows of its [out, in * width] reshape.
                 let scale = scale.to_kind(Kind::Float);
-                let scale = if scale.dim() == 1 && t.dim() == 2 { scale.unsqueeze(1) } else { scale };
-                t.to_kind(Kind::Float) / scale
+                let scale = if scale.dim() == 1 && t.dim() >= 2 {
+                    let mut rows = vec![-1i64];
+                    rows.resize(t.dim(), 1);
+                    scale.reshape(rows)
+                } else {
+                    scale
+                };
+                t.to_kind(Kind::Float).f_div(&scale)?
             }
             Kind::Half | Kind::BFloat16 => t.to_kind(Kind::Float),
             _ => t.shallow_clone(),
