@@ -78,15 +78,15 @@ impl Pipeline {
         Ok(Self { config, device, threads, cache: Mutex::new(Vec::new()), diarizers: Mutex::new(Vec::new()) })
     }
 
-    /// Where a model name points: a directory as given, or `models_dir/whisper-NAME`.
+    /// Where a model name points: a directory or `.pt` file as given, or `models_dir/whisper-NAME`.
     pub fn model_dir(&self, name: Option<&str>) -> PathBuf {
         let name = name.unwrap_or("tiny.en");
         let p = Path::new(name);
-        if p.is_absolute() || p.is_dir() {
+        if p.is_absolute() || p.is_dir() || p.is_file() {
             return p.to_path_buf();
         }
         let direct = self.config.models_dir.join(name);
-        if direct.join("model.bin").is_file() || direct.join("model.safetensors").is_file() {
+        if direct.join("model.bin").is_file() || direct.join("model.safetensors").is_file() || direct.is_file() {
             return direct;
         }
         let bare = name.strip_prefix("whisper-").unwrap_or(name);
@@ -150,13 +150,13 @@ impl Pipeline {
             cache.push(entry);
             return Ok(m);
         }
-        if !dir.is_dir() {
+        if !dir.exists() {
             return Err(SpeechError::ModelNotFound(format!(
-                "{} (no such directory; install models with scripts/setup-models.sh or pass a model directory)",
+                "{} (no such directory or file; install models with scripts/setup-models.sh or pass a model directory)",
                 dir.display()
             )));
         }
-        let m = Arc::new(Mutex::new(Whisper::load_as(&dir, device, kind)?));
+        let m = Arc::new(Mutex::new(Whisper::load_with(&dir, device, kind, &[&self.config.models_dir])?));
         let cap = self.config.model_cache.unwrap_or(2).max(1);
         while cache.len() >= cap {
             cache.remove(0);

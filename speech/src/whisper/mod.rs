@@ -1,5 +1,5 @@
-//! Whisper on libtorch: model loading (CTranslate2 and Hugging Face directories), the network,
-//! decoding and windowed transcription.
+//! Whisper on libtorch: model loading (CTranslate2 and Hugging Face directories, openai-whisper
+//! `.pt` checkpoints), the network, decoding and windowed transcription.
 
 mod align;
 mod config;
@@ -10,6 +10,8 @@ mod hf;
 mod logits;
 mod mel;
 mod model;
+mod pickle;
+mod pt;
 mod tokenizer;
 mod transcribe;
 mod words;
@@ -73,18 +75,29 @@ fn default_alignment_heads(c: &Config) -> Vec<(i64, i64)> {
 }
 
 impl Whisper {
-    /// Loads a CTranslate2 directory (`model.bin`, `config.json`, `tokenizer.json`) or a
-    /// Hugging Face transformers directory (`config.json`, `model.safetensors`, `tokenizer.json`).
-    /// Runs in f32 on the CPU and f16 on CUDA.
-    pub fn load(dir: &Path, device: Device) -> Result<Self> {
-        Self::load_as(dir, device, if device.is_cuda() { Kind::Half } else { Kind::Float })
+    /// Loads a CTranslate2 directory (`model.bin`, `config.json`, `tokenizer.json`), a
+    /// Hugging Face transformers directory (`config.json`, `model.safetensors`, `tokenizer.json`)
+    /// or an openai-whisper checkpoint (a `.pt` file, or a directory holding one; its tokenizer is
+    /// found as [`Whisper::load_with`] says). Runs in f32 on the CPU and f16 on CUDA.
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        Self::load_as(path, device, if device.is_cuda() { Kind::Half } else { Kind::Float })
     }
 
     /// [`Whisper::load`] computing in `kind` (f32, or f16 on CUDA).
-    pub fn load_as(dir: &Path, device: Device, kind: Kind) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(ModelError::NotFound(dir.to_path_buf()));
+    pub fn load_as(path: &Path, device: Device, kind: Kind) -> Result<Self> {
+        Self::load_with(path, device, kind, &[])
+    }
+
+    /// [`Whisper::load_as`]; an openai-whisper checkpoint, which has no tokenizer, takes the
+    /// `tokenizer.json` beside it, else that of an installed `whisper-*` model with the same
+    /// vocabulary (English-only or multilingual) in the checkpoint's parent folder or in
+    /// `models_dirs`.
+    pub fn load_with(path: &Path, device: Device, kind: Kind, models_dirs: &[&Path]) -> Result<Self> {
+        if !path.exists() {
+            return Err(ModelError::NotFound(path.to_path_buf()));
         }
+        let dir = path;
+        let mut checkpoint = None;
         let (tensors, heads, suppress, langs, align) = if dir.join("model.bin").is_file() {
             let m = ct2::load(&dir.join("model.bin"))?;
             if !m.spec.is_empty() && m.spec != "WhisperSpec" {
@@ -104,18 +117,29 @@ impl Whisper {
         } else if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
             let meta = hf::meta(dir)?;
             (hf::load(dir)?, Some(meta.heads), meta.suppress_ids, meta.lang_ids, meta.alignment_heads)
+        } else if let Some(file) = pt::find(path) {
+            // openai-whisper keeps no suppression list or alignment heads in a checkpoint: its
+            // defaults (non-speech tokens, the upper half of the decoder) apply, as below.
+            let m = pt::load(&file)?;
+            checkpoint = Some(file);
+            (m.variables, Some(m.heads), None, None, None)
         } else {
             return Err(ModelError::UnknownLayout {
                 dir: dir.to_path_buf(),
-                reason: "expected model.bin (CTranslate2) or config.json + model.safetensors (transformers)".into(),
+                reason: "expected model.bin (CTranslate2), config.json + model.safetensors (transformers) or one \
+                         .pt file (openai-whisper)"
+                    .into(),
             });
         };
         let mut weights = Weights::new(tensors, dir.to_path_buf());
         let config = weights.config(heads)?;
         weights.device = device;
         weights.kind = kind;
-        let tokenizer =
-            WhisperTokenizer::load(&dir.join("tokenizer.json"), config.is_multilingual(), langs.as_deref())?;
+        let tokenizer_path = match &checkpoint {
+            Some(file) => pt::tokenizer_for(file, config.n_vocab, models_dirs)?,
+            None => dir.join("tokenizer.json"),
+        };
+        let tokenizer = WhisperTokenizer::load(&tokenizer_path, config.is_multilingual(), langs.as_deref())?;
         let encoder = Encoder::load(&weights, &config)?;
         let decoder = Decoder::load(&weights, &config)?;
         let suppress_ids = suppress.unwrap_or_else(|| tokenizer.non_speech_tokens());
