@@ -6,6 +6,7 @@
 pub mod config;
 mod fetch;
 mod job;
+pub mod models;
 mod observer;
 pub mod options;
 mod redact;

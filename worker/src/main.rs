@@ -19,6 +19,8 @@ enum Command {
     Run,
     /// Transcribe one file and print the result to stdout.
     Transcribe(Box<worker::transcribe::TranscribeArgs>),
+    /// Pull Whisper models from the Hugging Face hub, list or remove installed ones.
+    Models(worker::models::cli::ModelsArgs),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -26,6 +28,7 @@ fn main() -> anyhow::Result<ExitCode> {
     init_tracing();
     match cli.command.unwrap_or(Command::Run) {
         Command::Transcribe(args) => worker::transcribe::run(*args).map(|()| ExitCode::SUCCESS),
+        Command::Models(args) => worker::models::cli::run(args).map(|()| ExitCode::SUCCESS),
         Command::Run => {
             let runtime = tokio::runtime::Runtime::new()?;
             let exit = runtime.block_on(async {
