@@ -84,6 +84,7 @@ use constraints::Constraints;
         config::ConfigOptions,
         models::ModelView,
         models::ModelList,
+        models::PullableModel,
         openai::AudioRequestForm,
         OpenAiErrorBody,
         OpenAiErrorObject,

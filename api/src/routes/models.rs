@@ -1,5 +1,6 @@
 //! `GET /v1/models`: the Whisper models installed in `worker.models_dir` (directories named
-//! `whisper-NAME`), their size on disk, their languages, and which live workers have them loaded.
+//! `whisper-NAME`), their size on disk, their languages, and which live workers have them loaded;
+//! and the names `worker models pull` knows (`vocab::catalog`).
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -22,12 +23,27 @@ pub struct ModelView {
     pub loaded_on: Vec<String>,
 }
 
+/// A model `worker models pull NAME` installs by name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PullableModel {
+    #[schema(example = "large-v3-turbo")]
+    pub name: String,
+    /// The Hugging Face repository it comes from.
+    #[schema(example = "mobiuslabsgmbh/faster-whisper-large-v3-turbo")]
+    pub repo: String,
+    /// Whether `models` lists it.
+    pub installed: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ModelList {
     pub models: Vec<ModelView>,
+    /// The names `worker models pull` knows, smallest first; any `owner/repo` on the hub pulls too.
+    pub pullable: Vec<PullableModel>,
 }
 
-/// Models installed on this machine's `worker.models_dir` (shared with the workers).
+/// Models installed on this machine's `worker.models_dir` (shared with the workers), and the
+/// names `worker models pull` installs.
 #[utoipa::path(get, path = "/v1/models", tag = "config", operation_id = "getModels",
     responses(
         (status = 200, description = "Installed models", body = ModelList),
@@ -48,6 +64,14 @@ pub async fn get_models(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
             let loaded_on = workers.iter().filter(|w| w.loaded_models.contains(&name)).map(|w| w.id.clone()).collect();
             ModelView { name, size_bytes, english_only, languages, loaded_on }
         })
+        .collect::<Vec<_>>();
+    let pullable = vocab::catalog::CATALOG
+        .iter()
+        .map(|m| PullableModel {
+            name: m.name.to_string(),
+            repo: m.repo.to_string(),
+            installed: models.iter().any(|installed| installed.name == m.name),
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(ModelList { models }))
+    Ok(HttpResponse::Ok().json(ModelList { models, pullable }))
 }

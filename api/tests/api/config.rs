@@ -214,6 +214,18 @@ async fn installed_models_with_size_languages_and_workers() {
     let server: Value = app.get("/v1/workers").await.json().await.unwrap();
     assert_eq!(server["workers"][1]["loaded_models"], json!(["tiny.en", "base"]));
 
+    // What `worker models pull` knows, each marked installed or not.
+    let pullable = body["pullable"].as_array().unwrap();
+    let names: Vec<&str> = pullable.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"large-v3-turbo") && names.contains(&"tiny.en"), "{body}");
+    let installed: Vec<&str> =
+        pullable.iter().filter(|m| m["installed"] == json!(true)).map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(installed, ["tiny.en", "base"]);
+    let tiny = pullable.iter().find(|m| m["name"] == "tiny.en").unwrap();
+    assert_eq!(tiny["repo"], "Systran/faster-whisper-tiny.en");
+
     let empty = spawn_app_with(|s| s.worker.models_dir = "/nonexistent/models".into()).await;
-    assert_eq!(empty.get("/v1/models").await.json::<Value>().await.unwrap(), json!({"models": []}));
+    let body = empty.get("/v1/models").await.json::<Value>().await.unwrap();
+    assert_eq!(body["models"], json!([]));
+    assert!(body["pullable"].as_array().unwrap().iter().all(|m| m["installed"] == json!(false)), "{body}");
 }
