@@ -238,14 +238,35 @@ def md_table(headers: List[str], rows: List[List[str]]) -> str:
     return "\n".join(lines)
 
 
+# The instruction-set extensions that decide how fast matrix code runs on a CPU, in the order
+# they are named (speed figures are kept per CPU class: README, issue 19).
+SPEED_FLAGS = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"]
+
+
+def cpu_class(flags: List[str]) -> str:
+    """The class a speed row is filed under: AMX, AVX512-VNNI/BF16, AVX512-VNNI, AVX512, AVX2-only."""
+    if "amx_tile" in flags:
+        return "AMX"
+    if "avx512_vnni" in flags:
+        return "AVX512-VNNI/BF16" if "avx512_bf16" in flags else "AVX512-VNNI"
+    if "avx512f" in flags:
+        return "AVX512"
+    return "AVX2-only" if "avx2" in flags else "pre-AVX2"
+
+
 def machine_line() -> str:
+    """Cores, CPU model, its speed-relevant flags and class: printed with every figure."""
     import platform
     cpu = platform.processor() or platform.machine()
+    flags: List[str] = []
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                present = set(line.split(":", 1)[1].split())
+                flags = [f for f in SPEED_FLAGS if f in present]
     except OSError:
         pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    return (f"{os.cpu_count()} cores ({cpu}; {' '.join(flags) or 'no AVX2'}; class {cpu_class(flags)}), "
+            f"Python {platform.python_version()}")
