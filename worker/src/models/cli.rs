@@ -85,7 +85,8 @@ fn print_list(models_dir: &std::path::Path) -> anyhow::Result<()> {
     println!("\n`worker models pull NAME` knows (or any owner/repo on the Hugging Face hub):");
     for model in CATALOG {
         let mark = if installed.iter().any(|m| m.name == model.name) { "installed" } else { "" };
-        println!("  {:<16} {:<46} {mark}", model.name, model.repo);
+        let line = format!("  {:<16} {:<46} {mark}", model.name, model.repo);
+        println!("{}", line.trim_end());
     }
     Ok(())
 }
