@@ -13,8 +13,12 @@ use crate::task::Task;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Options {
     /// A model directory path, or a name under the pipeline's models directory
-    /// (`tiny.en` -> `whisper-tiny.en`, `base` -> `whisper-base`). Default `tiny.en`.
+    /// (`tiny.en` -> `whisper-tiny.en`, `base` -> `whisper-base`): the job's own `model`, or
+    /// the one its runner chose from `model_preference`. Default `tiny.en`.
     pub model: Option<String>,
+    /// The preset's models in order of preference, when the job names no `model`: whoever runs
+    /// the options sets `model` to the first one installed (see [`Options::first_installed`]).
+    pub model_preference: Option<Vec<String>>,
     /// ISO 639-1 code; `None` detects the language on the first chunk (English-only models: `en`).
     pub language: Option<String>,
     /// Restricts language detection (and a given `language`) to these codes.
@@ -76,7 +80,9 @@ impl Options {
     /// The job's own options win over the preset's; the preset wins over the pipeline's defaults.
     pub fn merge(preset: &Preset, job: &JobOptions) -> Self {
         Self {
-            model: job.model.clone().or_else(|| preset.model.clone()),
+            model: job.model.clone(),
+            // A job that names its model wants that one, not a fallback.
+            model_preference: if job.model.is_some() { None } else { preset.model.clone() },
             language: job.language.clone(),
             allowed_languages: job.allowed_languages.clone(),
             task: job.task.unwrap_or_default(),
@@ -97,6 +103,19 @@ impl Options {
             ..Self::default()
         }
     }
+
+    /// The model to run: `model` when set, else the first entry of `model_preference` that
+    /// `installed` accepts. `Ok(None)`: neither names a model (the runner's default).
+    /// `Err`: the preference list names none that is installed.
+    pub fn first_installed(&self, installed: impl Fn(&str) -> bool) -> Result<Option<&str>, &[String]> {
+        if let Some(model) = &self.model {
+            return Ok(Some(model));
+        }
+        match &self.model_preference {
+            None => Ok(None),
+            Some(list) => list.iter().find(|m| installed(m)).map(|m| Some(m.as_str())).ok_or(list.as_slice()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +125,7 @@ mod tests {
     #[test]
     fn the_job_wins_over_the_preset() {
         let preset = Preset {
-            model: Some("base".into()),
+            model: Some(vec!["base".into()]),
             word_timestamps: Some(true),
             diarize: Some(true),
             beam_size: Some(2),
@@ -116,7 +135,26 @@ mod tests {
         let job = JobOptions { model: Some("tiny".into()), diarize: Some(false), ..Default::default() };
         let o = Options::merge(&preset, &job);
         assert_eq!((o.model.as_deref(), o.word_timestamps, o.diarize), (Some("tiny"), true, false));
+        assert_eq!(o.model_preference, None, "the job's model replaces the preset's list");
         assert_eq!((o.beam_size, o.compute_type, o.task), (Some(2), Some(ComputeType::Float32), Task::Transcribe));
         assert_eq!(Options::merge(&Preset::default(), &JobOptions::default()), Options::default());
+    }
+
+    #[test]
+    fn the_first_installed_model_of_the_preset_list_runs() {
+        let preset =
+            Preset { model: Some(vec!["large-v3".into(), "medium".into(), "base".into()]), ..Default::default() };
+        let o = Options::merge(&preset, &JobOptions::default());
+        assert_eq!(o.model, None);
+        let installed = |names: &'static [&'static str]| move |m: &str| names.contains(&m);
+        assert_eq!(o.first_installed(installed(&["tiny.en", "base", "medium"])), Ok(Some("medium")));
+        assert_eq!(o.first_installed(installed(&["base"])), Ok(Some("base")));
+        let wanted: &[String] = &["large-v3".into(), "medium".into(), "base".into()];
+        assert_eq!(o.first_installed(installed(&["tiny.en"])), Err(wanted));
+
+        let job = JobOptions { model: Some("tiny.en".into()), ..Default::default() };
+        let explicit = Options::merge(&preset, &job);
+        assert_eq!(explicit.first_installed(installed(&[])), Ok(Some("tiny.en")), "not checked against the list");
+        assert_eq!(Options::default().first_installed(installed(&[])), Ok(None));
     }
 }

@@ -1,5 +1,8 @@
 //! Presets: named bundles of decoding settings from `config/presets.toml`.
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::compute::{ComputeType, Device};
@@ -12,7 +15,11 @@ use crate::speakers::SpeakerModel;
 pub struct Preset {
     #[serde(default)]
     pub description: String,
-    pub model: Option<String>,
+    /// Models in order of preference (`tiny.en`, `large-v3`, a model directory): a worker runs
+    /// the first it has installed, and fails the job if it has none of them. A job's own `model`
+    /// replaces the list. Configuration may give one name as a string; it is a one-item list.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub model: Option<Vec<String>>,
     pub beam_size: Option<u32>,
     pub batch_size: Option<u32>,
     pub word_timestamps: Option<bool>,
@@ -62,11 +69,47 @@ impl Preset {
         if self.device.as_ref().is_some_and(Vec::is_empty) {
             return invalid(format!("device must list {}", or_list(Device::NAMES)));
         }
+        if self.model.as_ref().is_some_and(|m| m.is_empty() || m.iter().any(|n| n.trim().is_empty())) {
+            return invalid("model must name a model or list models in order of preference, none empty".into());
+        }
         if self.beam_size == Some(0) || self.batch_size == Some(0) {
             return invalid("beam_size and batch_size must be at least 1".into());
         }
         Ok(())
     }
+}
+
+/// A preset's `model`: one name, or a list of names in order of preference.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>>, D::Error> {
+    struct Names;
+    impl<'de> Visitor<'de> for Names {
+        type Value = Option<Vec<String>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a model name or a list of model names")
+        }
+
+        fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+            Ok(Some(vec![name.to_string()]))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut names = Vec::new();
+            while let Some(name) = seq.next_element::<String>()? {
+                names.push(name);
+            }
+            Ok(Some(names))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    deserializer.deserialize_any(Names)
 }
 
 #[cfg(test)]
@@ -88,5 +131,27 @@ mod tests {
         assert_eq!(empty.validate().unwrap_err().0, "device must list cpu, cuda, cuda:N or auto");
         let wide = Preset { vad_onset: Some(0.3), vad_offset: Some(0.5), ..Default::default() };
         assert!(wide.validate().is_err());
+    }
+
+    #[test]
+    fn model_is_one_name_or_a_preference_list() {
+        let one: Preset = serde_json::from_str(r#"{"model": "tiny.en"}"#).unwrap();
+        assert_eq!(one.model, Some(vec!["tiny.en".to_string()]));
+        one.validate().unwrap();
+        let list: Preset = serde_json::from_str(r#"{"model": ["large-v3", "medium", "base"]}"#).unwrap();
+        assert_eq!(list.model, Some(vec!["large-v3".into(), "medium".into(), "base".into()]));
+        list.validate().unwrap();
+        assert_eq!(serde_json::to_value(&one).unwrap()["model"], serde_json::json!(["tiny.en"]));
+        assert_eq!(serde_json::from_str::<Preset>("{}").unwrap().model, None);
+
+        let expected = "model must name a model or list models in order of preference, none empty";
+        for bad in [r#"{"model": []}"#, r#"{"model": ["base", ""]}"#, r#"{"model": ""}"#] {
+            let p: Preset = serde_json::from_str(bad).unwrap();
+            assert_eq!(p.validate().unwrap_err().0, expected, "{bad}");
+        }
+        let err = serde_json::from_str::<Preset>(r#"{"model": 5}"#).unwrap_err().to_string();
+        assert!(err.contains("expected a model name or a list of model names"), "{err}");
+        let err = serde_json::from_str::<Preset>(r#"{"model": ["base", 5]}"#).unwrap_err().to_string();
+        assert!(err.contains("expected a string"), "{err}");
     }
 }

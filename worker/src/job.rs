@@ -9,6 +9,7 @@ use jobs::{Fence, Job, JobStore, LogLevel, Outcome};
 use tokio::sync::mpsc;
 use tracing::{info, warn, Instrument};
 
+use crate::model_choice::{NoneInstalled, DEFAULT_MODEL};
 use crate::observer::{Event, JobObserver, StageTimes};
 use crate::Worker;
 
@@ -103,6 +104,18 @@ async fn attempt(
     let shutdown = || worker.shutting_down.load(Ordering::Relaxed);
     let canceled_or_shutdown = |outcome: Outcome| if shutdown() { Err(Abandon::Shutdown) } else { Ok(outcome) };
 
+    // The model is settled first: a worker with none of the preset's models fetches nothing.
+    let default_preset = worker.runtime.get().settings.default_preset.clone();
+    let mut options = crate::options::resolve_with_default(&worker.settings, &default_preset, &job.options);
+    match crate::model_choice::choose(&worker.pipeline, &worker.settings.worker.models_dir, &mut options) {
+        Ok(line) => {
+            info!("{line}");
+            log(&worker.store, fence, LogLevel::Info, Some("transcribe"), &line).await;
+        }
+        Err(e) => return Ok(Outcome::Failed { code: NoneInstalled::CODE.into(), message: e.to_string() }),
+    }
+    let model = options.model.clone().unwrap_or_else(|| DEFAULT_MODEL.to_string());
+
     set_progress(&worker.store, fence, FETCH, 0.0).await?;
     let fetch_started = Instant::now();
     let fetched = worker.fetcher.fetch(job.id, &job.input, &cancel).await;
@@ -116,9 +129,6 @@ async fn attempt(
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let observer = Arc::new(JobObserver::new(cancel.clone(), tx));
-    let default_preset = worker.runtime.get().settings.default_preset.clone();
-    let options = crate::options::resolve_with_default(&worker.settings, &default_preset, &job.options);
-    let model = options.model.clone().unwrap_or_else(|| "tiny.en".to_string());
     let pipeline = worker.pipeline.clone();
     let path = input.path.clone();
     let pipeline_observer = observer.clone();

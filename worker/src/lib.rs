@@ -7,6 +7,7 @@ pub mod config;
 mod fetch;
 mod job;
 pub mod models;
+mod model_choice;
 mod observer;
 pub mod options;
 mod redact;

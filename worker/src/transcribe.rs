@@ -128,11 +128,14 @@ pub fn run(args: TranscribeArgs) -> anyhow::Result<()> {
     }
 
     let defaults = settings.worker.pipeline_config();
+    let models_dir = args.models_dir.unwrap_or(defaults.models_dir.clone());
     let pipeline = speech::Pipeline::new(speech::PipelineConfig {
-        models_dir: args.models_dir.unwrap_or(defaults.models_dir.clone()),
+        models_dir: models_dir.clone(),
         device: args.device.or(defaults.device),
         ..defaults
     })?;
+    // The preset's preference list, as a worker chooses for a job (`--model` wins over it).
+    eprintln!("{}", crate::model_choice::choose(&pipeline, &models_dir, &mut options)?);
     let observer = StderrObserver::default();
     let mut transcript = pipeline
         .run(&args.file, &options, &observer)

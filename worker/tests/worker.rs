@@ -344,3 +344,41 @@ async fn timestamp_offset_shifts_every_stored_time() {
     let srt = transcript::render(&result, transcript::Format::Srt);
     assert!(srt.starts_with("1\n01:00:"), "{srt}");
 }
+
+/// A preset's `model` is a preference list: the worker runs the first model it has installed and
+/// says which in the job's log; a list it has none of fails the job, naming the list and the
+/// models it has, without their paths.
+#[tokio::test]
+async fn a_preset_runs_the_first_of_its_models_that_is_installed() {
+    let env = spawn_env(|s| {
+        let list = |names: &[&str]| Some(names.iter().map(|m| m.to_string()).collect());
+        s.presets.get_mut("BALANCED").expect("the BALANCED preset").model = list(&["large-v9", "tiny.en", "base"]);
+        s.presets.get_mut("LOW_LATENCY").expect("the LOW_LATENCY preset").model = list(&["large-v9", "huge"]);
+    })
+    .await;
+    let _worker = env.start_worker();
+    let local = env.input_root.join("jfk.flac");
+    std::fs::copy(testkit::fixture("jfk.flac"), &local).unwrap();
+    let input = || JobInput::Path { path: local.to_string_lossy().into() };
+    let fallback = env.submit(input()).await;
+    let none =
+        env.submit_with(input(), vocab::JobOptions { preset: Some("LOW_LATENCY".into()), ..Default::default() }).await;
+
+    let job = env.wait_finished(fallback, Duration::from_secs(120)).await;
+    assert_eq!(job.status(), JobStatus::Succeeded, "{:?} {:?}", job.error_code, job.error_message);
+    let logs = env.store.logs(fallback, 0, 100).await.unwrap();
+    let chosen = "model tiny.en: the first installed of the preset's large-v9, tiny.en, base";
+    assert!(logs.iter().any(|l| l.message == chosen), "{logs:?}");
+    let result: transcript::Transcript =
+        serde_json::from_str(&env.store.result(fallback).await.unwrap().unwrap()).unwrap();
+    let text: String = result.segments.iter().map(|s| s.text.as_str()).collect();
+    assert!(text.contains("country"), "{text}");
+
+    let job = env.wait_finished(none, Duration::from_secs(60)).await;
+    assert_eq!(job.status(), JobStatus::Failed);
+    assert_eq!(job.error_code.as_deref(), Some("model_not_installed"));
+    let message = job.error_message.unwrap_or_default();
+    let head = "none of the preset's models (large-v9, huge) is installed on this worker; installed: ";
+    assert!(message.starts_with(head) && message.contains("tiny.en"), "{message}");
+    assert!(!message.contains(&env.settings.worker.models_dir.display().to_string()), "{message}");
+}

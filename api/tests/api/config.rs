@@ -29,6 +29,8 @@ async fn config_and_its_options_start_from_the_files() {
     assert_eq!(config["updated_at"], Value::Null);
     assert_eq!(config["settings"], json!({"default_preset": "BALANCED", "max_upload_mb": 1, "retention_hours": 0}));
     assert_eq!(config["presets"]["LOW_LATENCY"]["beam_size"], 1);
+    // A preset's models are a preference list, shown as one however the file wrote it.
+    assert_eq!(config["presets"]["BALANCED"]["model"], json!(["small.en", "base.en", "tiny.en"]));
 
     let options: Value = app.get("/v1/config/options").await.json().await.unwrap();
     let options = options["options"].as_array().unwrap();
