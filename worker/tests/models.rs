@@ -344,3 +344,21 @@ fn a_pull_names_what_went_wrong() {
     assert!(stderr(&offline).contains(&format!("cannot reach the model hub at {endpoint}")));
     assert!(scratch.installed().is_empty());
 }
+
+#[test]
+fn a_full_disk_is_named_and_nothing_installed() {
+    let hub = FakeHub::start(TURBO_REPO, Fault::None);
+    let scratch = Scratch::new();
+    // model.bin's download file in the hub cache is /dev/full, where every write fails with
+    // ENOSPC, as on a full disk.
+    let sha256 = hex::encode(sha2::Sha256::digest(hub.state.files["model.bin"].as_ref()));
+    let blobs = scratch.dir.path().join("hf/hub/models--mobiuslabsgmbh--faster-whisper-large-v3-turbo/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::os::unix::fs::symlink("/dev/full", blobs.join(format!("{sha256}.sync.part"))).unwrap();
+
+    let full = scratch.worker(&hub.endpoint, &["models", "pull", "large-v3-turbo"]);
+    assert!(!full.status.success());
+    let message = stderr(&full);
+    assert!(message.contains("no space left on the device holding") && message.contains("hf/hub"), "{message}");
+    assert!(scratch.installed().is_empty(), "a pull on a full disk installed {:?}", scratch.installed());
+}
