@@ -32,7 +32,8 @@ impl NoneInstalled {
 /// which and why in a line for the job's log.
 pub fn choose(pipeline: &speech::Pipeline, models_dir: &Path, options: &mut Options) -> Result<String, NoneInstalled> {
     let chosen = options
-        .first_installed(|name| pipeline.model_dir(Some(name)).is_dir())
+        // The pipeline's own test: a model directory, or a checkpoint file (`.pt`).
+        .first_installed(|name| pipeline.model_dir(Some(name)).exists())
         .map_err(|wanted| NoneInstalled { wanted: wanted.to_vec(), installed: installed(models_dir) })?
         .map(str::to_string);
     let line = match (&chosen, &options.model, &options.model_preference) {
@@ -84,6 +85,14 @@ mod tests {
         let line = choose(&pipeline, dir.path(), &mut options).unwrap();
         assert_eq!(options.model.as_deref(), Some("base"));
         assert_eq!(line, "model base: the first installed of the preset's large-v3, medium, base, tiny.en");
+
+        // A checkpoint file the preset names by path counts as installed, as the pipeline loads it.
+        let checkpoint = dir.path().join("small.pt");
+        std::fs::write(&checkpoint, b"not read here").unwrap();
+        let path = checkpoint.to_str().unwrap();
+        let mut options = Options::merge(&preset(&["large-v3", path, "base"]), &JobOptions::default());
+        choose(&pipeline, dir.path(), &mut options).unwrap();
+        assert_eq!(options.model.as_deref(), Some(path));
 
         let job = JobOptions { model: Some("tiny.en".into()), ..Default::default() };
         let mut options = Options::merge(&preset(&["large-v3", "base"]), &job);
