@@ -262,6 +262,11 @@ fn pull_installs_a_model_that_transcribes_then_list_and_remove() {
 
     let again = scratch.worker(&hub.endpoint, &["models", "pull", "large-v3-turbo"]);
     assert!(!again.status.success() && stderr(&again).contains("already installed"));
+    // What the worker image's MODELS runs at every start: no download when installed.
+    let served = hub.served().len();
+    let skipped = scratch.worker(&hub.endpoint, &["models", "pull", "--if-missing", "large-v3-turbo"]);
+    assert!(skipped.status.success(), "{}", stderr(&skipped));
+    assert_eq!(hub.served().len(), served, "an installed model is not fetched again");
 
     let escaped = scratch.worker(&hub.endpoint, &["models", "remove", "../silero-vad"]);
     assert!(!escaped.status.success() && stderr(&escaped).contains("not an installed model's name"));
@@ -361,4 +366,47 @@ fn a_full_disk_is_named_and_nothing_installed() {
     let message = stderr(&full);
     assert!(message.contains("no space left on the device holding") && message.contains("hf/hub"), "{message}");
     assert!(scratch.installed().is_empty(), "a pull on a full disk installed {:?}", scratch.installed());
+}
+
+#[test]
+fn the_worker_image_entrypoint_pulls_what_models_names_once() {
+    let hub = FakeHub::start(TURBO_REPO, Fault::None);
+    let scratch = Scratch::new();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_worker")).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    // As the image runs it: configuration from the environment, then `worker "$@"`.
+    let start = || {
+        Command::new(testkit::repo_root().join("scripts/worker-entrypoint.sh"))
+            .current_dir(testkit::repo_root())
+            .args(["models", "list"])
+            .env("PATH", &path)
+            .env("MODELS", "large-v3-turbo, ")
+            .env("APP_WORKER__MODELS_DIR", scratch.models())
+            .env("HF_ENDPOINT", &hub.endpoint)
+            .env("HF_HOME", scratch.dir.path().join("hf"))
+            .env_remove("HF_TOKEN")
+            .output()
+            .expect("run the entrypoint")
+    };
+    let first = start();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(scratch.installed(), ["whisper-large-v3-turbo"]);
+    let listed = String::from_utf8_lossy(&first.stdout).to_string();
+    assert!(listed.lines().any(|l| l.trim_start().starts_with("large-v3-turbo ")), "then runs the worker: {listed}");
+    let served = hub.served().len();
+    let second = start();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(hub.served().len(), served, "a restart downloads nothing it has");
+
+    // A name the catalogue does not know stops the start before the worker runs.
+    let failed = Command::new(testkit::repo_root().join("scripts/worker-entrypoint.sh"))
+        .current_dir(testkit::repo_root())
+        .args(["models", "list"])
+        .env("PATH", &path)
+        .env("MODELS", "large-v9")
+        .env("APP_WORKER__MODELS_DIR", scratch.models())
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .output()
+        .unwrap();
+    assert!(!failed.status.success() && failed.stdout.is_empty(), "{}", stderr(&failed));
 }

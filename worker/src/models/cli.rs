@@ -29,6 +29,10 @@ pub enum ModelsCommand {
         /// Branch, tag or commit (default: main).
         #[arg(long)]
         revision: Option<String>,
+        /// Succeed without downloading when the model is already installed (for start-up
+        /// scripts such as the worker image's `MODELS`); without it, an installed model is an error.
+        #[arg(long)]
+        if_missing: bool,
     },
     /// List the installed models and the names `pull` knows.
     List,
@@ -51,7 +55,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 .models_dir,
         };
     match args.command {
-        ModelsCommand::Pull { name, revision } => {
+        ModelsCommand::Pull { name, if_missing: true, .. } if super::installed_dir(&name, &models_dir)?.is_some() => {
+            println!("{name} is already installed");
+        }
+        ModelsCommand::Pull { name, revision, .. } => {
             // One thread polls hf-hub's chunk downloads in the order it spawns them, so the
             // completed prefix it records for resuming grows chunk by chunk.
             let runtime = tokio::runtime::Builder::new_current_thread()

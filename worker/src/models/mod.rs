@@ -21,6 +21,12 @@ use std::path::{Path, PathBuf};
 
 use vocab::catalog::ModelSource;
 
+/// The directory `name` (a catalogue name or `owner/repo`) is installed in, if it is.
+pub fn installed_dir(name: &str, models_dir: &Path) -> Result<Option<PathBuf>, ModelsError> {
+    let target = models_dir.join(ModelSource::resolve(name)?.dir_name());
+    Ok(target.exists().then_some(target))
+}
+
 /// Downloads `name` (a catalogue name or `owner/repo`) at `revision` (default `main`) and
 /// installs it in `models_dir`; returns the model's directory.
 pub async fn pull(name: &str, revision: Option<&str>, models_dir: &Path) -> Result<PathBuf, ModelsError> {
