@@ -8,6 +8,7 @@
 //! [`diarize`] (speakers), `pipeline` ([`Pipeline`]: the runner on top).
 
 pub mod audio;
+pub mod cuda;
 pub mod diarize;
 mod dsp;
 mod error;

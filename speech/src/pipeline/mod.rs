@@ -61,15 +61,16 @@ fn torch_device(device: Device) -> tch::Device {
     match device {
         Device::Cpu => tch::Device::Cpu,
         Device::Cuda(n) => tch::Device::Cuda(n.unwrap_or(0) as usize),
-        Device::Auto => tch::Device::cuda_if_available(),
+        Device::Auto if crate::cuda::is_available() => tch::Device::Cuda(0),
+        Device::Auto => tch::Device::Cpu,
     }
 }
 
 impl Pipeline {
     pub fn new(config: PipelineConfig) -> Result<Self, SpeechError> {
         let device = torch_device(config.device.unwrap_or(Device::Cpu));
-        if device.is_cuda() && !tch::Cuda::is_available() {
-            return Err(SpeechError::InvalidDevice("CUDA was asked for but is not available".into()));
+        if let Some(reason) = device.is_cuda().then(crate::cuda::unavailable_reason).flatten() {
+            return Err(SpeechError::InvalidDevice(format!("CUDA was asked for but is not available: {reason}")));
         }
         let threads =
             config.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
@@ -122,7 +123,7 @@ impl Pipeline {
                 let mut found = None;
                 for d in list {
                     let d = torch_device(*d);
-                    if !d.is_cuda() || tch::Cuda::is_available() {
+                    if !d.is_cuda() || crate::cuda::is_available() {
                         found = Some(d);
                         break;
                     }
