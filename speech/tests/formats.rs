@@ -142,3 +142,15 @@ fn pipeline_runs_a_checkpoint_named_by_path() {
     let t = p.run(&testkit::fixture("jfk.flac"), &opts, &Quiet).unwrap();
     assert_eq!(normalize(&t.text()), normalize(JFK), "{t:?}");
 }
+
+/// A hub repository name (`owner/repo`) finds the directory `worker models pull` installed it in.
+#[test]
+fn a_hub_repository_name_finds_its_pulled_directory() {
+    let models = tempfile::tempdir().unwrap();
+    let pulled = models.path().join("whisper-Systran--faster-whisper-tiny.en");
+    std::os::unix::fs::symlink(testkit::model("whisper-tiny.en"), &pulled).unwrap();
+    let p = Pipeline::new(PipelineConfig { models_dir: models.path().to_path_buf(), ..Default::default() }).unwrap();
+    assert_eq!(p.model_dir(Some("Systran/faster-whisper-tiny.en")), pulled);
+    assert_eq!(p.model_dir(Some("tiny.en")), models.path().join("whisper-tiny.en"));
+    assert!(p.model(Some("Systran/faster-whisper-tiny.en")).is_ok());
+}

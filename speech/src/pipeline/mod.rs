@@ -90,6 +90,10 @@ impl Pipeline {
         if direct.join("model.bin").is_file() || direct.join("model.safetensors").is_file() || direct.is_file() {
             return direct;
         }
+        // A hub repository, `owner/repo`, is installed by `worker models pull` as `owner--repo`.
+        if let Ok(source) = vocab::catalog::ModelSource::resolve(name) {
+            return self.config.models_dir.join(source.dir_name());
+        }
         let bare = name.strip_prefix("whisper-").unwrap_or(name);
         self.config.models_dir.join(format!("whisper-{bare}"))
     }
