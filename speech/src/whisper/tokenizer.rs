@@ -39,8 +39,10 @@ impl WhisperTokenizer {
         let mut languages = Vec::new();
         if multilingual {
             let ids: Vec<i64> = match lang_ids {
-                Some(ids) => ids.to_vec(),
-                None => (sot + 1..translate.unwrap_or(sot + 1)).collect(),
+                Some(ids) if !ids.is_empty() => ids.to_vec(),
+                // An empty list (ct2-transformers-converter writes one when it finds no
+                // language tokens) says nothing: the vocabulary's own languages apply.
+                _ => (sot + 1..translate.unwrap_or(sot + 1)).collect(),
             };
             for i in ids {
                 let tok =
@@ -116,5 +118,41 @@ impl WhisperTokenizer {
         out.sort_unstable();
         out.dedup();
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::{AddedToken, Tokenizer};
+
+    use super::*;
+
+    /// A tokenizer.json of Whisper's special tokens alone, in their order, with `langs`.
+    fn specials(dir: &Path, langs: &[&str]) -> std::path::PathBuf {
+        let mut names = vec!["<|endoftext|>".to_string(), "<|startoftranscript|>".to_string()];
+        names.extend(langs.iter().map(|l| format!("<|{l}|>")));
+        for s in ["translate", "transcribe", "startoflm", "startofprev", "nospeech", "notimestamps"] {
+            names.push(format!("<|{s}|>"));
+        }
+        let mut t = Tokenizer::new(BPE::default());
+        let tokens: Vec<AddedToken> = names.iter().map(|n| AddedToken::from(n.clone(), true)).collect();
+        t.add_special_tokens(&tokens);
+        let path = dir.join("tokenizer.json");
+        t.save(&path, false).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_empty_language_list_falls_back_to_the_vocabulary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = specials(dir.path(), &["en", "zh", "yue"]);
+        let codes = |t: &WhisperTokenizer| t.languages.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>();
+        let empty = WhisperTokenizer::load(&path, true, Some(&[])).unwrap();
+        assert_eq!(codes(&empty), ["en", "zh", "yue"]);
+        assert_eq!(empty.language_token("yue"), Some(4));
+        let given = WhisperTokenizer::load(&path, true, Some(&[3])).unwrap();
+        assert_eq!(codes(&given), ["zh"]);
+        assert!(!WhisperTokenizer::load(&path, false, Some(&[])).unwrap().is_multilingual());
     }
 }
