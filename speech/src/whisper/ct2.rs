@@ -117,6 +117,9 @@ pub fn parse(data: &[u8], path: &Path) -> Result<Ct2Model> {
         }
         let buf = r.take(bytes, &format!("data of {name}"))?;
         let t = Tensor::f_from_data_size(buf, &shape, kind)?;
+        // Half floats become f32 one by one, so that the half copies never pile up beside
+        // the file and the f32 weights (large-v3: 3 GB less at the peak).
+        let t = if matches!(kind, Kind::Half | Kind::BFloat16) { t.to_kind(Kind::Float) } else { t };
         raw.insert(name, t);
     }
     let mut aliases = Vec::new();
