@@ -1,8 +1,12 @@
 //! Whisper end to end on the shipped weights (install them with scripts/setup-models.sh).
+//!
+//! On the CPU by default; `SPEECH_TEST_DEVICE=cuda` runs them on the first GPU in float16
+//! (`scripts/bench/gpu.sh` does).
 
 use std::path::{Path, PathBuf};
 
 use speech::whisper::{DecodingOptions, Whisper};
+use testkit::TestDevice;
 
 fn models_dir() -> PathBuf {
     for m in ["whisper-tiny.en/model.bin", "whisper-base/model.bin", "silero-vad/silero_vad_windows.jit"] {
@@ -11,12 +15,35 @@ fn models_dir() -> PathBuf {
     testkit::models_dir()
 }
 
+/// The device the tests run on. Asking for CUDA where there is none fails here with the reason,
+/// rather than quietly testing the CPU.
+fn device() -> tch::Device {
+    match testkit::test_device() {
+        TestDevice::Cpu => tch::Device::Cpu,
+        TestDevice::Cuda => {
+            if let Some(reason) = speech::cuda::unavailable_reason() {
+                panic!("{}=cuda, but CUDA is not available: {reason}", testkit::SPEECH_TEST_DEVICE);
+            }
+            tch::Device::Cuda(0)
+        }
+    }
+}
+
+/// The same device as the pipeline's configuration names it.
+fn pipeline_device() -> vocab::Device {
+    if device().is_cuda() {
+        vocab::Device::Cuda(Some(0))
+    } else {
+        vocab::Device::Cpu
+    }
+}
+
 const JFK: &str =
     "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 
 #[test]
 fn jfk_tiny_en_greedy_single_window() {
-    let model = Whisper::load(&models_dir().join("whisper-tiny.en"), tch::Device::Cpu).unwrap();
+    let model = Whisper::load(&models_dir().join("whisper-tiny.en"), device()).unwrap();
     let audio = speech::audio::decode_file(&testkit::fixture("jfk.flac")).unwrap();
     let mel = model.features(&[&audio]);
     let enc = model.encode(&mel);
@@ -27,12 +54,23 @@ fn jfk_tiny_en_greedy_single_window() {
     let text = text.join(" ");
     // tiny.en does not produce the reference's commas; the words must be exact.
     assert_eq!(normalize(&text), normalize(JFK), "got {text:?}");
+    assert_eq!(segs.len(), 2);
+    if device().is_cuda() {
+        // float16 rounds differently from faster-whisper's float32 reference below: the words
+        // must be the same, the times and the score close. These tolerances are not measured yet
+        // (no GPU has run them): widen them only with the figures of a run.
+        eprintln!(
+            "CUDA float16: the exact text is checked on the CPU only; times and score within tolerances: {segs:?}"
+        );
+        assert!((segs[0].end - 7.74).abs() < 0.1 && (segs[1].end - 10.74).abs() < 0.1, "{segs:?}");
+        assert!((segs[0].avg_logprob + 0.3775).abs() < 0.05, "{segs:?}");
+        return;
+    }
     // faster-whisper 1.x (same weights, float32, beam 1, timestamps) gives exactly these segments.
     assert_eq!(
         text,
         "And so my fellow Americans ask not what your country can do for you ask what you can do for your country"
     );
-    assert_eq!(segs.len(), 2);
     assert!((segs[0].end - 7.74).abs() < 1e-6 && (segs[1].end - 10.74).abs() < 1e-6, "{segs:?}");
     assert!((segs[0].avg_logprob + 0.3775).abs() < 2e-3, "{segs:?}");
 }
@@ -83,7 +121,9 @@ impl Observer for TestObserver {
 }
 
 fn pipeline() -> Pipeline {
-    Pipeline::new(PipelineConfig { models_dir: models_dir(), ..Default::default() }).unwrap()
+    let device = pipeline_device();
+    Pipeline::new(PipelineConfig { models_dir: models_dir(), device: Some(device), ..Default::default() })
+        .unwrap_or_else(|e| panic!("a pipeline on {device}: {e}"))
 }
 
 /// Reads tests/data/asr.tsv: (id, audio path, language, reference).
@@ -235,7 +275,7 @@ fn missing_and_invalid_models_are_typed_errors() {
     assert!(e.to_string().contains("unknown layout"), "{e}");
     let bytes = std::fs::read(src.join("model.bin")).unwrap();
     std::fs::write(dir.path().join("model.bin"), &bytes[..bytes.len() / 3]).unwrap();
-    let e = Whisper::load(dir.path(), tch::Device::Cpu).err().expect("truncated model must fail");
+    let e = Whisper::load(dir.path(), device()).err().expect("truncated model must fail");
     assert!(e.to_string().contains("truncated"), "{e}");
     assert_eq!(e.code(), "model_invalid");
 }
@@ -513,7 +553,8 @@ fn device_preferences_and_compute_types_resolve_on_this_machine() {
         compute_type: ct.map(|c| c.parse().unwrap()),
         ..Default::default()
     };
-    let cuda = tch::Cuda::is_available();
+    // speech::cuda loads libtorch's CUDA library where a driver is present (tch alone says no).
+    let cuda = speech::cuda::is_available();
     let (device, kind) = p.placement(&with(Some(&["cuda", "cpu"]), None)).unwrap();
     assert_eq!(device.is_cuda(), cuda);
     assert_eq!(kind, if cuda { tch::Kind::Half } else { tch::Kind::Float });
@@ -543,6 +584,8 @@ fn dropping_models_empties_the_cache() {
 
 /// The batched VAD gives the probabilities of the wheel's Silero run window by window, whatever
 /// pieces the audio arrives in.
+/// The VAD runs on the CPU whatever the device (`SileroVad::load` takes none), so this test does
+/// too under `SPEECH_TEST_DEVICE=cuda`.
 #[test]
 fn batched_vad_matches_silero_window_by_window() {
     use speech::vad::{SileroVad, VadStream, WINDOW};
