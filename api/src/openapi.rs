@@ -153,7 +153,8 @@ impl Modify for ResultFormats {
         let params = item.get.iter_mut().flat_map(|op| op.parameters.iter_mut().flatten());
         for param in params.filter(|p| p.name == "format") {
             let names = transcript::Format::ALL.iter().map(|f| serde_json::Value::from(f.name()));
-            let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).default(Some("json".into()));
+            let schema =
+                ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).default(Some("json".into()));
             param.schema = Some(RefOr::T(schema.into()));
         }
     }

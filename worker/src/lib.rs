@@ -6,8 +6,8 @@
 pub mod config;
 mod fetch;
 mod job;
-pub mod models;
 mod model_choice;
+pub mod models;
 mod observer;
 pub mod options;
 mod redact;

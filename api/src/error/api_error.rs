@@ -226,7 +226,9 @@ impl ApiError {
             | Self::ModelNotInstalled { .. }
             | Self::InputNotFound(_)
             | Self::InputNotAFile(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotReady(_) | Self::DatabaseUnavailable(_) | Self::QueueFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotReady(_) | Self::DatabaseUnavailable(_) | Self::QueueFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
