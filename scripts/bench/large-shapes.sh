@@ -118,6 +118,7 @@ for m in "${MODELS[@]}"; do
     --suppress "$("$PY" scripts/bench/large_shapes.py suppress "$dir/ct2")" > "$out/ours.json"
 done
 
+rm -f "$RESULTS/worker.time" "$RESULTS/worker.json"
 if [ "$WORKER" = 1 ] && [[ " ${MODELS[*]} " == *" large-v3 "* ]]; then
   log "large-v3: worker transcribe $AUDIO (greedy, English, no timestamps)"
   /usr/bin/time -v -o "$RESULTS/worker.time" "$WORKER_BIN" transcribe "$AUDIO" --model "$WORK/large-v3/ct2" \
