@@ -34,27 +34,13 @@ pub async fn require(state: &AppState, model: Option<&str>) -> Result<(), ApiErr
 }
 
 fn scan_dir(dir: &Path) -> Vec<(String, u64)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    let mut models: Vec<(String, u64)> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.strip_prefix("whisper-")?.to_string();
-            Some((name, size_on_disk(&e.path())))
+    // An unreadable directory lists nothing, as a missing one does.
+    let installed = vocab::catalog::installed(dir).unwrap_or_default();
+    installed
+        .into_iter()
+        .map(|m| {
+            let size = m.size_on_disk();
+            (m.name, size)
         })
-        .collect();
-    models.sort();
-    models
-}
-
-fn size_on_disk(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => size_on_disk(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
+        .collect()
 }

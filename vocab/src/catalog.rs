@@ -3,7 +3,12 @@
 //! them), and the name a model is installed under (`models_dir/whisper-NAME`). Defined once here
 //! so the worker, which downloads them, and the api, which lists models, agree.
 
+use std::path::{Path, PathBuf};
+
 use crate::names::or_list;
+
+/// A model is installed as `models_dir/whisper-NAME`.
+pub const DIR_PREFIX: &str = "whisper-";
 
 /// A model known by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +69,7 @@ impl ModelSource {
 
     /// The model's directory name inside the models directory.
     pub fn dir_name(&self) -> String {
-        format!("whisper-{}", self.name)
+        format!("{DIR_PREFIX}{}", self.name)
     }
 }
 
@@ -80,6 +85,56 @@ fn is_hub_name(part: &str) -> bool {
         && part.ends_with(edge_ok)
         && !part.contains("--")
         && !part.contains("..")
+}
+
+/// An installed model: a `whisper-NAME` directory of the models directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledModel {
+    /// NAME, as `--model` and the jobs' `model` option take it.
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl InstalledModel {
+    /// The bytes of the files under the model's directory.
+    pub fn size_on_disk(&self) -> u64 {
+        size_on_disk(&self.dir)
+    }
+}
+
+/// The models installed in `models_dir`, sorted by name; none when it does not exist. Hidden
+/// directories (a pull's `.whisper-NAME.partial`) are not models.
+pub fn installed(models_dir: &Path) -> std::io::Result<Vec<InstalledModel>> {
+    let entries = match std::fs::read_dir(models_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    let mut models = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)).map(str::to_string) else {
+            continue;
+        };
+        let dir = entry.path();
+        if dir.is_dir() {
+            models.push(InstalledModel { name, dir });
+        }
+    }
+    models.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(models)
+}
+
+fn size_on_disk(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_on_disk(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// A name `pull` cannot fetch.

@@ -47,16 +47,11 @@ pub fn choose(pipeline: &speech::Pipeline, models_dir: &Path, options: &mut Opti
     Ok(line)
 }
 
-/// The names of the `whisper-NAME` directories in `models_dir`, sorted; none when it is missing.
+/// The names of the `whisper-NAME` directories in `models_dir`, sorted; none when it is missing
+/// or unreadable (the message only lists them).
 fn installed(models_dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(models_dir) else { return vec![] };
-    let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| Some(e.file_name().to_str()?.strip_prefix("whisper-")?.to_string()))
-        .collect();
-    names.sort();
-    names
+    let installed = vocab::catalog::installed(models_dir).unwrap_or_default();
+    installed.into_iter().map(|m| m.name).collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vocab::catalog::ModelSource;
+use vocab::catalog::{self, ModelSource};
 
 use super::ModelsError;
 
@@ -54,24 +54,11 @@ impl ModelFormat {
 
 /// The installed models, sorted by name; none when the directory does not exist.
 pub fn list(models_dir: &Path) -> Result<Vec<InstalledModel>, ModelsError> {
-    let entries = match std::fs::read_dir(models_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(ModelsError::io("reading", models_dir, e)),
-    };
-    let mut models = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| ModelsError::io("reading", models_dir, e))?;
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().and_then(|n| n.strip_prefix("whisper-")).map(str::to_string) else {
-            continue;
-        };
-        if path.is_dir() {
-            models.push(InstalledModel { name, size: size_on_disk(&path), format: ModelFormat::of(&path) });
-        }
-    }
-    models.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(models)
+    let installed = catalog::installed(models_dir).map_err(|e| ModelsError::io("reading", models_dir, e))?;
+    Ok(installed
+        .into_iter()
+        .map(|m| InstalledModel { size: m.size_on_disk(), format: ModelFormat::of(&m.dir), name: m.name })
+        .collect())
 }
 
 /// Deletes the installed model `name` (its installed name, or the catalogue name or
@@ -95,18 +82,6 @@ pub fn remove(models_dir: &Path, name: &str) -> Result<PathBuf, ModelsError> {
     std::fs::rename(&dir, &doomed).map_err(|e| ModelsError::io("moving aside", &dir, e))?;
     std::fs::remove_dir_all(&doomed).map_err(|e| ModelsError::io("deleting", &doomed, e))?;
     Ok(dir)
-}
-
-fn size_on_disk(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => size_on_disk(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]
