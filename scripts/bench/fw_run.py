@@ -23,9 +23,9 @@ import sys
 import time
 
 
-def load(model: str, compute_type: str, threads: int):
+def load(model: str, compute_type: str, threads: int, device: str = "cpu"):
     from faster_whisper import WhisperModel
-    return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=threads,
+    return WhisperModel(model, device=device, compute_type=compute_type, cpu_threads=threads,
                         num_workers=1, local_files_only=True)
 
 
@@ -73,6 +73,7 @@ def main():
     t.add_argument("--batch-size", type=int, default=1)
     t.add_argument("--language")
     t.add_argument("--compute-type", default="float32")
+    t.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: scripts/bench/gpu.py")
     t.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
     t.add_argument("--vad", dest="vad", action="store_true", default=None)
     t.add_argument("--no-vad", dest="vad", action="store_false")
@@ -83,7 +84,7 @@ def main():
     a = ap.parse_args()
 
     t0 = time.perf_counter()
-    model = load(a.model, a.compute_type, a.threads)
+    model = load(a.model, a.compute_type, a.threads, a.device)
     load_s = time.perf_counter() - t0
     doc, dt = transcribe(model, a.file, a.beam_size, a.batch_size, a.language, a.vad,
                          word_timestamps=a.word_timestamps, condition_on_previous_text=a.condition)

@@ -5,8 +5,6 @@ in float16, on the 10-minute input. Driven by gpu.sh (which checks for a GPU and
     gpu.py bench [--models tiny.en,base,large-v3-turbo,large-v3] [--configs batch,seq]
                  [--budget 300] [--timeout 120] [--json OUT]
         runs each configuration once per model and prints the tables (Markdown)
-    gpu.py fw FILE --model DIR --beam-size N --batch-size N [--language en]
-        faster-whisper on CUDA float16 with fw_run.py's contract (JSON transcript on stdout)
     gpu.py report JSON      the tables again from a saved --json file (no GPU needed)
     gpu.py selftest         the parsers and the report on made-up numbers (no GPU needed)
 
@@ -161,8 +159,9 @@ def ours_cmd(audio: Path, model_dir: Path, beam: int, batch: int, extra: List[st
 
 
 def fw_cmd(audio: Path, model_dir: Path, beam: int, batch: int) -> List[str]:
-    return [C.PYTHON, str(Path(__file__).resolve()), "fw", str(audio), "--model", str(model_dir),
-            "--beam-size", str(beam), "--batch-size", str(batch), "--language", "en"]
+    return [C.PYTHON, str(C.FW_RUN), "transcribe", str(audio), "--model", str(model_dir),
+            "--beam-size", str(beam), "--batch-size", str(batch), "--language", "en",
+            "--device", "cuda", "--compute-type", "float16"]
 
 
 def failure(m: C.Measured) -> str:
@@ -328,21 +327,6 @@ def selftest():
     print("gpu.py selftest: ok")
 
 
-# --- faster-whisper on CUDA --------------------------------------------------------------------
-
-def fw_main(a):
-    """fw_run.py's transcription on a CUDA float16 model (fw_run.py itself loads on the CPU)."""
-    import fw_run
-    from faster_whisper import WhisperModel
-    t0 = time.perf_counter()
-    model = WhisperModel(a.model, device="cuda", compute_type="float16", num_workers=1, local_files_only=True)
-    load_s = time.perf_counter() - t0
-    doc, dt = fw_run.transcribe(model, a.file, a.beam_size, a.batch_size, a.language)
-    doc["timing"] = dict(load_s=round(load_s, 3), transcribe_s=round(dt, 3))
-    json.dump(doc, sys.stdout, ensure_ascii=False)
-    sys.stdout.write("\n")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -354,12 +338,6 @@ def main():
     b.add_argument("--timeout", type=float, default=120, help="seconds per run (default 120)")
     b.add_argument("--budget", type=float, default=300, help="seconds for all runs; later ones are skipped")
     b.add_argument("--json", type=Path, help="write the results here")
-    f = sub.add_parser("fw")
-    f.add_argument("file")
-    f.add_argument("--model", required=True)
-    f.add_argument("--beam-size", type=int, default=5)
-    f.add_argument("--batch-size", type=int, default=1)
-    f.add_argument("--language")
     r = sub.add_parser("report")
     r.add_argument("json", type=Path)
     sub.add_parser("selftest")
@@ -375,8 +353,6 @@ def main():
             a.json.parent.mkdir(parents=True, exist_ok=True)
             a.json.write_text(json.dumps(out, indent=1, default=str))
             a.json.with_suffix(".md").write_text(text + "\n")
-    elif a.cmd == "fw":
-        fw_main(a)
     elif a.cmd == "report":
         print(report(json.loads(a.json.read_text())))
     else:
