@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
-# The benchmark set (larger than the test fixtures in tests/data/, which no benchmark reads): the
-# folder $EVALDATA names, by default ../shared/evaldata beside the repository. Every benchmark
-# script takes it from here.
-EVALDATA = Path(os.environ.get("EVALDATA", ROOT.parent / "shared" / "evaldata"))
+# The benchmark set (larger than the test fixtures in tests/data/): the folder $EVALDATA names, by
+# default ../shared/evaldata beside the repository, or the repository's own tests/data (the same
+# manifest layout) where that folder is absent, so that a clone elsewhere still runs. Every
+# benchmark script takes it from here. The broader ASR development set is benchdata/asr/ (asr.py --set).
+_SHARED_EVALDATA = ROOT.parent / "shared" / "evaldata"
+EVALDATA = Path(os.environ.get("EVALDATA", _SHARED_EVALDATA if _SHARED_EVALDATA.is_dir() else ROOT / "tests" / "data"))
+ASR_SET = ROOT / "benchdata" / "asr" / "manifest.tsv"
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", ROOT / "var" / "bench"))
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", ROOT / "models"))
 PYTHON = sys.executable
@@ -162,13 +165,16 @@ class Row:
     audio: Path
     language: str
     reference: str
+    split: str = ""  # benchdata/asr: "tune" or "report"; empty for evaldata's asr.tsv
+    source: str = ""  # benchdata/asr: the corpus or origin the row comes from
 
 
 def load_manifest(path: Optional[Path] = None) -> List[Row]:
     path = path or EVALDATA / "asr.tsv"
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [Row(r["id"], path.parent / r["audio"], r["language"].strip(), r["reference"]) for r in rows]
+    return [Row(r["id"], path.parent / r["audio"], r["language"].strip(), r["reference"],
+                (r.get("split") or "").strip(), (r.get("source") or "").strip()) for r in rows]
 
 
 def audio_duration(path: Path) -> float:
@@ -220,6 +226,18 @@ def score(ref_norm: str, hyp_norm: str) -> Score:
     o = jiwer.process_words(" ".join(ref), " ".join(hyp))
     return Score(o.substitutions + o.deletions + o.insertions, len(ref),
                  o.substitutions, o.deletions, o.insertions)
+
+
+# Languages written without spaces between words: scored per character (a character error rate),
+# as Whisper's own evaluation does, since a whitespace "word" there is a whole phrase.
+CHAR_LANGUAGES = {"zh", "ja", "th", "lo", "my", "km", "yue"}
+
+
+def score_lang(ref_norm: str, hyp_norm: str, language: str) -> Score:
+    """score(), per character for CHAR_LANGUAGES (spaces dropped), per word otherwise."""
+    if language.lower().split("-")[0] in CHAR_LANGUAGES:
+        return score(" ".join(ref_norm.replace(" ", "")), " ".join(hyp_norm.replace(" ", "")))
+    return score(ref_norm, hyp_norm)
 
 
 def median(xs):
