@@ -48,7 +48,7 @@ fn transcribe(model: &Whisper) -> (String, f64) {
 
 /// Loads `path` as the pipeline does: a checkpoint's tokenizer may come from the models folder.
 fn load(path: &Path) -> Whisper {
-    Whisper::load_with(path, tch::Device::Cpu, tch::Kind::Float, &[&testkit::models_dir()])
+    Whisper::load_with(path, tch::Device::Cpu, speech::whisper::Precision::FLOAT32, &[&testkit::models_dir()])
         .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use speech::whisper::{DecodingOptions, Whisper};
+use speech::whisper::{DecodingOptions, Precision, Whisper};
 use testkit::TestDevice;
 
 fn models_dir() -> PathBuf {
@@ -73,6 +73,28 @@ fn jfk_tiny_en_greedy_single_window() {
     );
     assert!((segs[0].end - 7.74).abs() < 1e-6 && (segs[1].end - 10.74).abs() < 1e-6, "{segs:?}");
     assert!((segs[0].avg_logprob + 0.3775).abs() < 2e-3, "{segs:?}");
+}
+
+/// int8 and bfloat16 round differently from float32 but must read the same words, with close
+/// scores (the README's accuracy table measures them on the whole development set).
+#[test]
+fn jfk_reads_the_same_in_every_cpu_compute_type() {
+    let audio = speech::audio::decode_file(&testkit::fixture("jfk.flac")).unwrap();
+    let read = |precision| {
+        let model = Whisper::load_as(&models_dir().join("whisper-tiny.en"), tch::Device::Cpu, precision).unwrap();
+        let enc = model.encode(&model.features(&[&audio]));
+        let opts = DecodingOptions { beam_size: 5, ..Default::default() };
+        let out = model.decode_windows(&enc, &[audio.len() as f64 / 16000.0], &[], "en", &opts, &|| false).unwrap();
+        let text: Vec<String> = out[0].segments.iter().map(|s| s.text.trim().to_string()).collect();
+        (normalize(&text.join(" ")), out[0].segments[0].avg_logprob)
+    };
+    let (text, logprob) = read(Precision::FLOAT32);
+    assert_eq!(text, normalize(JFK));
+    for precision in [Precision::INT8, Precision::BFLOAT16] {
+        let (t, lp) = read(precision);
+        assert_eq!(t, text, "{precision:?}");
+        assert!((lp - logprob).abs() < 0.05, "{precision:?}: avg_logprob {lp} vs float32 {logprob}");
+    }
 }
 
 fn normalize(s: &str) -> String {
@@ -555,13 +577,21 @@ fn device_preferences_and_compute_types_resolve_on_this_machine() {
     };
     // speech::cuda loads libtorch's CUDA library where a driver is present (tch alone says no).
     let cuda = speech::cuda::is_available();
-    let (device, kind) = p.placement(&with(Some(&["cuda", "cpu"]), None)).unwrap();
+    let (device, precision) = p.placement(&with(Some(&["cuda", "cpu"]), Some("float32"))).unwrap();
     assert_eq!(device.is_cuda(), cuda);
-    assert_eq!(kind, if cuda { tch::Kind::Half } else { tch::Kind::Float });
-    // float16 on a CPU computes in float32, as CTranslate2 does.
-    let (_, kind) = p.placement(&with(Some(&["cpu"]), Some("float16"))).unwrap();
-    assert_eq!(kind, tch::Kind::Float);
-    // Unknown names (`int8`, `tpu`) are refused where they are parsed (vocab), before a run.
+    assert_eq!(precision, Precision::FLOAT32);
+    let (_, precision) = p.placement(&with(Some(&["cuda", "cpu"]), None)).unwrap();
+    if cuda {
+        assert_eq!(precision, Precision::FLOAT16);
+    } else {
+        assert!([Precision::FLOAT32, Precision::INT8].contains(&precision), "{precision:?}");
+    }
+    // float16 on a CPU computes in float32, as CTranslate2 does; int8 is int8 weights over float32.
+    let (_, precision) = p.placement(&with(Some(&["cpu"]), Some("float16"))).unwrap();
+    assert_eq!(precision, Precision::FLOAT32);
+    let (_, precision) = p.placement(&with(Some(&["cpu"]), Some("int8"))).unwrap();
+    assert_eq!(precision, Precision::INT8);
+    // Unknown names (`int4`, `tpu`) are refused where they are parsed (vocab), before a run.
     if !cuda {
         assert_eq!(p.placement(&with(Some(&["cuda"]), None)).unwrap_err().code(), "invalid_device");
     }

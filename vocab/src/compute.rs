@@ -59,12 +59,17 @@ deserialize_from_str!(Device);
 
 named! {
     /// The precision a model computes in.
-    pub enum ComputeType as "compute_type", note " (int8 is not implemented)" {
-        /// float16 on CUDA, float32 on a CPU.
+    pub enum ComputeType as "compute_type" {
+        /// float16 on CUDA; on a CPU int8 where it has int8 dot products (VNNI), else float32.
         Auto = "auto" | "default",
         Float32 = "float32",
         /// On a CPU it computes in float32, as CTranslate2 does.
         Float16 = "float16",
+        /// Everything in bfloat16 (on CUDA, or a CPU that computes it natively: AMX).
+        Bfloat16 = "bfloat16",
+        /// int8 weights in the decoder's linear layers, activations quantized per row at each
+        /// product, float32 elsewhere. CUDA computes in float16 instead.
+        Int8 = "int8",
     }
 }
 
@@ -86,11 +91,12 @@ mod tests {
     }
 
     #[test]
-    fn compute_types_name_what_is_missing() {
+    fn compute_types_parse_and_name_the_allowed_ones() {
         assert_eq!("default".parse::<ComputeType>().unwrap(), ComputeType::Auto);
         assert_eq!("float16".parse::<ComputeType>().unwrap(), ComputeType::Float16);
-        let err = "int8".parse::<ComputeType>().unwrap_err().to_string();
-        assert_eq!(err, r#"unknown compute_type "int8"; expected auto, float32 or float16 (int8 is not implemented)"#);
+        assert_eq!("int8".parse::<ComputeType>().unwrap(), ComputeType::Int8);
+        let err = "int4".parse::<ComputeType>().unwrap_err().to_string();
+        assert_eq!(err, r#"unknown compute_type "int4"; expected auto, float32, float16, bfloat16 or int8"#);
         let json: ComputeType = serde_json::from_str(r#""float32""#).unwrap();
         assert_eq!(serde_json::to_string(&json).unwrap(), r#""float32""#);
     }

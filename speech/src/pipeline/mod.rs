@@ -18,7 +18,7 @@ use crate::error::SpeechError;
 use crate::observer::Observer;
 use crate::source::SpeechSource;
 use crate::vad::SileroVad;
-use crate::whisper::Whisper;
+use crate::whisper::{Precision, Whisper};
 
 /// Where the pipeline finds its models and how it runs them.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +44,7 @@ pub struct PipelineConfig {
 
 type Cached = Arc<Mutex<Whisper>>;
 /// A loaded model is one directory on one device in one precision.
-type CacheKey = (PathBuf, tch::Device, tch::Kind);
+type CacheKey = (PathBuf, tch::Device, Precision);
 
 /// Holds what is loaded once per process and runs jobs through the stages.
 /// `Send + Sync`: jobs on several threads share the model cache (one job per model at a time).
@@ -100,8 +100,7 @@ impl Pipeline {
 
     /// The loaded model for `name` on the pipeline's device, from the cache when possible.
     pub fn model(&self, name: Option<&str>) -> Result<Cached, SpeechError> {
-        let kind = if self.device.is_cuda() { tch::Kind::Half } else { tch::Kind::Float };
-        self.model_on(name, self.device, kind)
+        self.model_on(name, self.device, precision(ComputeType::Auto, self.device))
     }
 
     /// Forgets every cached model, so its memory is freed once no running job holds it.
@@ -120,7 +119,7 @@ impl Pipeline {
 
     /// Where and in what precision `options` run: the first preferred device this machine has
     /// (else the pipeline's), and the compute type on it.
-    pub fn placement(&self, options: &Options) -> Result<(tch::Device, tch::Kind), SpeechError> {
+    pub fn placement(&self, options: &Options) -> Result<(tch::Device, Precision), SpeechError> {
         let device = match &options.device {
             None => self.device,
             Some(list) => {
@@ -138,16 +137,12 @@ impl Pipeline {
                 })?
             }
         };
-        let kind = match options.compute_type.unwrap_or(ComputeType::Auto) {
-            ComputeType::Auto | ComputeType::Float16 if device.is_cuda() => tch::Kind::Half,
-            ComputeType::Auto | ComputeType::Float16 | ComputeType::Float32 => tch::Kind::Float,
-        };
-        Ok((device, kind))
+        Ok((device, precision(options.compute_type.unwrap_or(ComputeType::Auto), device)))
     }
 
-    fn model_on(&self, name: Option<&str>, device: tch::Device, kind: tch::Kind) -> Result<Cached, SpeechError> {
+    fn model_on(&self, name: Option<&str>, device: tch::Device, precision: Precision) -> Result<Cached, SpeechError> {
         let dir = self.model_dir(name);
-        let key = (dir.clone(), device, kind);
+        let key = (dir.clone(), device, precision);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
             let entry = cache.remove(i);
@@ -161,7 +156,7 @@ impl Pipeline {
                 dir.display()
             )));
         }
-        let m = Arc::new(Mutex::new(Whisper::load_with(&dir, device, kind, &[&self.config.models_dir])?));
+        let m = Arc::new(Mutex::new(Whisper::load_with(&dir, device, precision, &[&self.config.models_dir])?));
         let cap = self.config.model_cache.unwrap_or(2).max(1);
         while cache.len() >= cap {
             cache.remove(0);
@@ -172,8 +167,8 @@ impl Pipeline {
 
     /// Decodes `path` as a stream, finds speech, and transcribes it chunk batch by chunk batch.
     pub fn run(&self, path: &Path, options: &Options, observer: &dyn Observer) -> Result<Transcript, SpeechError> {
-        let (device, kind) = self.placement(options)?;
-        let model = self.model_on(options.model.as_deref(), device, kind)?;
+        let (device, precision) = self.placement(options)?;
+        let model = self.model_on(options.model.as_deref(), device, precision)?;
         let reader = AudioReader::open(path)?;
         let vad_path = self.config.models_dir.join("silero-vad").join("silero_vad_windows.jit");
         let diarizer = if options.diarize { Some(self.diarizer(options.speaker_model)?) } else { None };
@@ -226,3 +221,27 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Pipeline>();
 };
+
+/// What `compute` means on `device`. CUDA has no int8 path here and computes it in float16; a
+/// CPU computes float16 in float32, as CTranslate2 does.
+fn precision(compute: ComputeType, device: tch::Device) -> Precision {
+    match compute {
+        ComputeType::Float32 => Precision::FLOAT32,
+        ComputeType::Bfloat16 => Precision::BFLOAT16,
+        ComputeType::Auto | ComputeType::Float16 | ComputeType::Int8 if device.is_cuda() => Precision::FLOAT16,
+        ComputeType::Float16 => Precision::FLOAT32,
+        ComputeType::Int8 => Precision::INT8,
+        ComputeType::Auto => cpu_default(),
+    }
+}
+
+/// `auto` on a CPU: int8 where the CPU has int8 dot products (VNNI), where it measured fastest
+/// (README, speed per CPU class); float32 where int8 has not been measured to pay (AVX2-only).
+/// bfloat16 measured slower than float32 without AMX.
+fn cpu_default() -> Precision {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni") {
+        return Precision::INT8;
+    }
+    Precision::FLOAT32
+}

@@ -7,6 +7,7 @@ mod ct2;
 mod decode;
 mod error;
 mod hf;
+mod linear;
 mod logits;
 mod mel;
 mod model;
@@ -18,11 +19,12 @@ mod words;
 
 use std::path::{Path, PathBuf};
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 pub use config::Config;
 pub use ct2::{load as load_ct2, Ct2Model};
 pub use error::ModelError;
+pub use linear::{LinearKind, Precision};
 pub use mel::{MelExtractor, N_SAMPLES};
 pub use tokenizer::WhisperTokenizer;
 pub use transcribe::{compression_ratio, DecodingOptions, WindowResult, WindowSegment, TIME_PRECISION};
@@ -44,7 +46,7 @@ pub struct Whisper {
     /// `(layer, head)` pairs of the decoder's cross-attention used to time words.
     pub alignment_heads: Vec<(i64, i64)>,
     pub device: Device,
-    pub kind: Kind,
+    pub precision: Precision,
     pub dir: PathBuf,
 }
 
@@ -80,19 +82,20 @@ impl Whisper {
     /// or an openai-whisper checkpoint (a `.pt` file, or a directory holding one; its tokenizer is
     /// found as [`Whisper::load_with`] says). Runs in f32 on the CPU and f16 on CUDA.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        Self::load_as(path, device, if device.is_cuda() { Kind::Half } else { Kind::Float })
+        let precision = if device.is_cuda() { Precision::FLOAT16 } else { Precision::FLOAT32 };
+        Self::load_as(path, device, precision)
     }
 
-    /// [`Whisper::load`] computing in `kind` (f32, or f16 on CUDA).
-    pub fn load_as(path: &Path, device: Device, kind: Kind) -> Result<Self> {
-        Self::load_with(path, device, kind, &[])
+    /// [`Whisper::load`] computing in `precision`.
+    pub fn load_as(path: &Path, device: Device, precision: Precision) -> Result<Self> {
+        Self::load_with(path, device, precision, &[])
     }
 
     /// [`Whisper::load_as`]; an openai-whisper checkpoint, which has no tokenizer, takes the
     /// `tokenizer.json` beside it, else that of an installed `whisper-*` model with the same
     /// vocabulary (English-only or multilingual) in the checkpoint's parent folder or in
     /// `models_dirs`.
-    pub fn load_with(path: &Path, device: Device, kind: Kind, models_dirs: &[&Path]) -> Result<Self> {
+    pub fn load_with(path: &Path, device: Device, precision: Precision, models_dirs: &[&Path]) -> Result<Self> {
         if !path.exists() {
             return Err(ModelError::NotFound(path.to_path_buf()));
         }
@@ -134,14 +137,14 @@ impl Whisper {
         let mut weights = Weights::new(tensors, dir.to_path_buf());
         let config = weights.config(heads)?;
         weights.device = device;
-        weights.kind = kind;
+        weights.kind = precision.kind;
         let tokenizer_path = match &checkpoint {
             Some(file) => pt::tokenizer_for(file, config.n_vocab, models_dirs)?,
             None => dir.join("tokenizer.json"),
         };
         let tokenizer = WhisperTokenizer::load(&tokenizer_path, config.is_multilingual(), langs.as_deref())?;
         let encoder = Encoder::load(&weights, &config)?;
-        let decoder = Decoder::load(&weights, &config)?;
+        let decoder = Decoder::load(&weights, &config, precision.decoder)?;
         let suppress_ids = suppress.unwrap_or_else(|| tokenizer.non_speech_tokens());
         let alignment_heads = align
             .filter(|h| {
@@ -151,7 +154,7 @@ impl Whisper {
         Ok(Self {
             alignment_heads,
             mel: MelExtractor::new(config.n_mels),
-            kind: weights.kind,
+            precision,
             config,
             tokenizer,
             encoder,
@@ -170,6 +173,6 @@ impl Whisper {
     /// Encodes mel features [B, n_mels, 3000] into audio states [B, 1500, d].
     pub fn encode(&self, mel: &Tensor) -> Tensor {
         let _guard = tch::no_grad_guard();
-        self.encoder.forward(&mel.to_device(self.device).to_kind(self.kind))
+        self.encoder.forward(&mel.to_device(self.device).to_kind(self.precision.kind))
     }
 }

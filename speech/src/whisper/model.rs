@@ -5,23 +5,7 @@ use tch::{Kind, Tensor};
 
 use super::config::{Config, Weights};
 use super::error::Result;
-
-struct Linear {
-    weight: Tensor,
-    bias: Option<Tensor>,
-}
-
-impl Linear {
-    fn load(w: &Weights, prefix: &str, out_dim: i64, in_dim: i64) -> Result<Self> {
-        let weight = w.get(&format!("{prefix}/weight"), &[out_dim, in_dim])?;
-        let b = format!("{prefix}/bias");
-        let bias = if w.contains(&b) { Some(w.get(&b, &[out_dim])?) } else { None };
-        Ok(Self { weight, bias })
-    }
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, self.bias.as_ref())
-    }
-}
+use super::linear::{Linear, LinearKind};
 
 struct LayerNorm {
     weight: Tensor,
@@ -69,11 +53,11 @@ struct SelfAttention {
 }
 
 impl SelfAttention {
-    fn load(w: &Weights, prefix: &str, dim: i64, n_head: i64) -> Result<Self> {
+    fn load(w: &Weights, prefix: &str, dim: i64, n_head: i64, linear: LinearKind) -> Result<Self> {
         Ok(Self {
             ln: LayerNorm::load(w, &format!("{prefix}/layer_norm"), dim)?,
-            qkv: Linear::load(w, &format!("{prefix}/linear_0"), 3 * dim, dim)?,
-            out: Linear::load(w, &format!("{prefix}/linear_1"), dim, dim)?,
+            qkv: Linear::load(w, &format!("{prefix}/linear_0"), 3 * dim, dim, linear)?,
+            out: Linear::load(w, &format!("{prefix}/linear_1"), dim, dim, linear)?,
             n_head,
             dim,
         })
@@ -117,12 +101,12 @@ struct CrossAttention {
 }
 
 impl CrossAttention {
-    fn load(w: &Weights, prefix: &str, dim: i64, n_head: i64) -> Result<Self> {
+    fn load(w: &Weights, prefix: &str, dim: i64, n_head: i64, linear: LinearKind) -> Result<Self> {
         Ok(Self {
             ln: LayerNorm::load(w, &format!("{prefix}/layer_norm"), dim)?,
-            q: Linear::load(w, &format!("{prefix}/linear_0"), dim, dim)?,
-            kv: Linear::load(w, &format!("{prefix}/linear_1"), 2 * dim, dim)?,
-            out: Linear::load(w, &format!("{prefix}/linear_2"), dim, dim)?,
+            q: Linear::load(w, &format!("{prefix}/linear_0"), dim, dim, linear)?,
+            kv: Linear::load(w, &format!("{prefix}/linear_1"), 2 * dim, dim, linear)?,
+            out: Linear::load(w, &format!("{prefix}/linear_2"), dim, dim, linear)?,
             n_head,
             dim,
         })
@@ -165,11 +149,11 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn load(w: &Weights, prefix: &str, dim: i64) -> Result<Self> {
+    fn load(w: &Weights, prefix: &str, dim: i64, linear: LinearKind) -> Result<Self> {
         Ok(Self {
             ln: LayerNorm::load(w, &format!("{prefix}/layer_norm"), dim)?,
-            fc1: Linear::load(w, &format!("{prefix}/linear_0"), 4 * dim, dim)?,
-            fc2: Linear::load(w, &format!("{prefix}/linear_1"), dim, 4 * dim)?,
+            fc1: Linear::load(w, &format!("{prefix}/linear_0"), 4 * dim, dim, linear)?,
+            fc2: Linear::load(w, &format!("{prefix}/linear_1"), dim, 4 * dim, linear)?,
         })
     }
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -195,12 +179,14 @@ pub struct Encoder {
 impl Encoder {
     pub fn load(w: &Weights, c: &Config) -> Result<Self> {
         let d = c.n_audio_state;
+        // Quantized activations cost accuracy here for little speed (linear.rs, Precision::INT8).
+        let linear = LinearKind::Model;
         let mut layers = Vec::new();
         for i in 0..c.n_audio_layer {
             let p = format!("encoder/layer_{i}");
             layers.push(EncoderLayer {
-                attn: SelfAttention::load(w, &format!("{p}/self_attention"), d, c.n_audio_head)?,
-                mlp: Mlp::load(w, &format!("{p}/ffn"), d)?,
+                attn: SelfAttention::load(w, &format!("{p}/self_attention"), d, c.n_audio_head, linear)?,
+                mlp: Mlp::load(w, &format!("{p}/ffn"), d, linear)?,
             });
         }
         Ok(Self {
@@ -236,7 +222,7 @@ struct DecoderLayer {
 
 pub struct Decoder {
     embedding: Tensor,
-    projection: Tensor,
+    projection: Linear,
     positions: Tensor,
     layers: Vec<DecoderLayer>,
     ln: LayerNorm,
@@ -278,22 +264,22 @@ impl DecoderState {
 }
 
 impl Decoder {
-    pub fn load(w: &Weights, c: &Config) -> Result<Self> {
+    pub fn load(w: &Weights, c: &Config, linear: LinearKind) -> Result<Self> {
         let d = c.n_text_state;
         let mut layers = Vec::new();
         for i in 0..c.n_text_layer {
             let p = format!("decoder/layer_{i}");
             layers.push(DecoderLayer {
-                attn: SelfAttention::load(w, &format!("{p}/self_attention"), d, c.n_text_head)?,
-                cross: CrossAttention::load(w, &format!("{p}/attention"), d, c.n_text_head)?,
-                mlp: Mlp::load(w, &format!("{p}/ffn"), d)?,
+                attn: SelfAttention::load(w, &format!("{p}/self_attention"), d, c.n_text_head, linear)?,
+                cross: CrossAttention::load(w, &format!("{p}/attention"), d, c.n_text_head, linear)?,
+                mlp: Mlp::load(w, &format!("{p}/ffn"), d, linear)?,
             });
         }
         let embedding = w.get("decoder/embeddings/weight", &[c.n_vocab, d])?;
         let projection = if w.contains("decoder/projection/weight") {
-            w.get("decoder/projection/weight", &[c.n_vocab, d])?
+            Linear::load(w, "decoder/projection", c.n_vocab, d, linear)?
         } else {
-            embedding.shallow_clone()
+            Linear::from_matrix(&embedding, linear)
         };
         Ok(Self {
             embedding,
@@ -352,14 +338,10 @@ impl Decoder {
     }
 
     /// Hidden states [.., d] -> logits [.., vocab] in f32.
-    ///
-    /// Computed as projection x hiddenᵀ: with few rows the other order makes BLAS copy (pack)
-    /// the whole vocabulary matrix on every decoding step, and this product, the largest of a
-    /// step, then neither streams the matrix once nor uses a second thread.
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
         let size = hidden.size();
         let rows = hidden.reshape([-1, self.dim]);
-        let logits = self.projection.matmul(&rows.tr()).tr().to_kind(Kind::Float).contiguous();
+        let logits = self.projection.forward_few_rows(&rows).to_kind(Kind::Float).contiguous();
         let mut shape = size[..size.len() - 1].to_vec();
         shape.push(logits.size()[1]);
         logits.view(shape.as_slice())
