@@ -60,7 +60,7 @@ deserialize_from_str!(Device);
 named! {
     /// The precision a model computes in.
     pub enum ComputeType as "compute_type" {
-        /// float16 on CUDA; on a CPU int8 where it has int8 dot products (VNNI), else float32.
+        /// float16 on CUDA, float32 on a CPU.
         Auto = "auto" | "default",
         Float32 = "float32",
         /// On a CPU it computes in float32, as CTranslate2 does.

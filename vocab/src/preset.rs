@@ -37,7 +37,8 @@ pub struct Preset {
     /// its machine has, and fails the job if it has none of them. Default: the worker's device.
     #[schema(value_type = Option<Vec<String>>)]
     pub device: Option<Vec<Device>>,
-    /// `auto` (f32 on CPU, f16 on CUDA), `float32` or `float16` (computed as f32 on a CPU).
+    /// `auto` (f32 on CPU, f16 on CUDA), `float32`, `float16` (computed as f32 on a CPU),
+    /// `bfloat16` or `int8` (the decoder's linear layers, f32 elsewhere).
     #[schema(value_type = Option<String>)]
     pub compute_type: Option<ComputeType>,
     /// Which bundled speaker model diarizes: `resemblyzer` (cheap) or `campplus` (CAM++ with

@@ -36,7 +36,8 @@ pub struct TranscribeArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, value_parser = str::parse::<Device>)]
     pub device: Option<Device>,
-    /// auto (float16 on CUDA, float32 on a CPU), float32 or float16 (int8 is not implemented).
+    /// auto (float16 on CUDA, float32 on a CPU), float32, float16, bfloat16 or int8 (the
+    /// decoder's linear layers; float32 elsewhere).
     #[arg(long, value_parser = str::parse::<ComputeType>)]
     pub compute_type: Option<ComputeType>,
     #[arg(long)]

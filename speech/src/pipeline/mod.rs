@@ -229,19 +229,9 @@ fn precision(compute: ComputeType, device: tch::Device) -> Precision {
         ComputeType::Float32 => Precision::FLOAT32,
         ComputeType::Bfloat16 => Precision::BFLOAT16,
         ComputeType::Auto | ComputeType::Float16 | ComputeType::Int8 if device.is_cuda() => Precision::FLOAT16,
-        ComputeType::Float16 => Precision::FLOAT32,
+        // int8 halves beam search's CPU time but cost base about 1 WER point on the development
+        // set (README, compute types): it is asked for, never the default.
+        ComputeType::Auto | ComputeType::Float16 => Precision::FLOAT32,
         ComputeType::Int8 => Precision::INT8,
-        ComputeType::Auto => cpu_default(),
     }
-}
-
-/// `auto` on a CPU: int8 where the CPU has int8 dot products (VNNI), where it measured fastest
-/// (README, speed per CPU class); float32 where int8 has not been measured to pay (AVX2-only).
-/// bfloat16 measured slower than float32 without AMX.
-fn cpu_default() -> Precision {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512vnni") || std::arch::is_x86_feature_detected!("avxvnni") {
-        return Precision::INT8;
-    }
-    Precision::FLOAT32
 }
