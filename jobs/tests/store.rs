@@ -240,7 +240,7 @@ fn presets_with_impossible_settings_are_refused() {
         ("chunk_size = 45.0", "chunk_size"),
         ("beam_size = 0", "beam_size"),
         ("device = [\"tpu\"]", "device"),
-        ("compute_type = \"int8\"", "int8 is not implemented"),
+        ("compute_type = \"int4\"", "compute_type"),
         ("speaker_model = \"ecapa\"", "speaker_model"),
     ] {
         let dir = std::env::temp_dir().join(format!("presets-{}", Uuid::now_v7().simple()));
