@@ -100,7 +100,7 @@ impl Pipeline {
 
     /// The loaded model for `name` on the pipeline's device, from the cache when possible.
     pub fn model(&self, name: Option<&str>) -> Result<Cached, SpeechError> {
-        self.model_on(name, self.device, precision(ComputeType::Auto, self.device))
+        self.model_on(name, self.device, Precision::auto(self.device))
     }
 
     /// Forgets every cached model, so its memory is freed once no running job holds it.
@@ -226,12 +226,13 @@ const _: () = {
 /// CPU computes float16 in float32, as CTranslate2 does.
 fn precision(compute: ComputeType, device: tch::Device) -> Precision {
     match compute {
-        ComputeType::Float32 => Precision::FLOAT32,
-        ComputeType::Bfloat16 => Precision::BFLOAT16,
-        ComputeType::Auto | ComputeType::Float16 | ComputeType::Int8 if device.is_cuda() => Precision::FLOAT16,
         // int8 halves beam search's CPU time but cost base about 1 WER point on the development
         // set (README, compute types): it is asked for, never the default.
-        ComputeType::Auto | ComputeType::Float16 => Precision::FLOAT32,
+        ComputeType::Auto => Precision::auto(device),
+        ComputeType::Float32 => Precision::FLOAT32,
+        ComputeType::Bfloat16 => Precision::BFLOAT16,
+        ComputeType::Float16 | ComputeType::Int8 if device.is_cuda() => Precision::FLOAT16,
+        ComputeType::Float16 => Precision::FLOAT32,
         ComputeType::Int8 => Precision::INT8,
     }
 }

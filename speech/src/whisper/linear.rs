@@ -32,6 +32,15 @@ impl Precision {
     /// CTranslate2 does, cost base 1.2 WER points on the development set for little speed, and
     /// bfloat16 encoder products were no faster in a whole run (AMD EPYC, AVX512-BF16).
     pub const INT8: Precision = Precision { kind: Kind::Float, decoder: LinearKind::Int8 };
+
+    /// `auto`: float16 on CUDA, float32 elsewhere.
+    pub fn auto(device: tch::Device) -> Self {
+        if device.is_cuda() {
+            Self::FLOAT16
+        } else {
+            Self::FLOAT32
+        }
+    }
 }
 
 enum Weight {
@@ -84,7 +93,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         match &self.weight {
             Weight::Float(weight) => x.linear(weight, self.bias.as_ref()),
-            Weight::Int8 { .. } => self.forward_int8(x),
+            Weight::Int8 { t, scale } => self.forward_int8(x, t, scale),
         }
     }
 
@@ -102,14 +111,14 @@ impl Linear {
                     None => y,
                 }
             }
-            Weight::Int8 { .. } => self.forward_int8(rows),
+            Weight::Int8 { t, scale } => self.forward_int8(rows, t, scale),
         }
     }
 
-    fn forward_int8(&self, x: &Tensor) -> Tensor {
-        let Weight::Int8 { t, scale } = &self.weight else { unreachable!("int8 weights") };
+    /// Int8 layers belong to float32 models only (`Precision::INT8`), so `x` is float32.
+    fn forward_int8(&self, x: &Tensor, t: &Tensor, scale: &Tensor) -> Tensor {
         let size = x.size();
-        let rows = x.reshape([-1, size[size.len() - 1]]).to_kind(Kind::Float);
+        let rows = x.reshape([-1, size[size.len() - 1]]);
         let (q, row_scale) = quantize_rows(&rows);
         let mut y = q.internal_int_mm(t).to_kind(Kind::Float);
         y *= row_scale;
@@ -119,7 +128,7 @@ impl Linear {
         }
         let mut shape = size[..size.len() - 1].to_vec();
         shape.push(y.size()[1]);
-        y.view(shape.as_slice()).to_kind(x.kind())
+        y.view(shape.as_slice())
     }
 }
 

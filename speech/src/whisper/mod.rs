@@ -82,8 +82,7 @@ impl Whisper {
     /// or an openai-whisper checkpoint (a `.pt` file, or a directory holding one; its tokenizer is
     /// found as [`Whisper::load_with`] says). Runs in f32 on the CPU and f16 on CUDA.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let precision = if device.is_cuda() { Precision::FLOAT16 } else { Precision::FLOAT32 };
-        Self::load_as(path, device, precision)
+        Self::load_as(path, device, Precision::auto(device))
     }
 
     /// [`Whisper::load`] computing in `precision`.
