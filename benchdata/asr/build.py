@@ -5,14 +5,23 @@ recording and its reference come from (repository, commit, path) and what was do
 
     python3 benchdata/asr/build.py --mirrors /work/.mirror     # <mirrors>/<owner>+<name>/repo
 
-Audio already in a small compressed form (Opus/Ogg, FLAC) is kept byte for byte; everything else
+Audio already in Ogg Opus (FLEURS, VoxPopuli) is kept byte for byte; everything else
 is transcoded to 16 kHz mono Opus at 32 kbit/s. References are the origin's human transcripts,
 copied verbatim (LJSpeech: the metadata's original column; pocketsphinx cards: its
-`cards.transcription` without the <s> markers).
+`cards.transcription` without the <s> markers; Free Spoken Digit Dataset: the digit label of the
+file name as a word; AMI: the segments that overlap the cut, joined; Arabic Speech Corpus: its
+Buckwalter transliteration in Arabic letters).
+
+A rebuild reproduces manifest.tsv and ORIGINS.tsv exactly and every transcoded file's decoded
+samples, not its bytes: ffmpeg gives each Ogg stream a random serial number, so rebuilt .opus
+files differ from the committed ones in a few container bytes (SHA256SUMS lists the committed).
 """
 import argparse
+import gzip
 import hashlib
+import json
 import subprocess
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -35,6 +44,17 @@ ARCTIC_PROMPTS = ("synesthesiam/voice-recorder", "da46e879e2179513f43a3d9b66fe01
 THORSTEN_EMO = ("thorstenMueller/Thorsten-Voice", "6efb25310a303af541d83047627c0f4d79aaad7c")
 THORSTEN_NEUTRAL = ("thorstenMueller/Thorsten-Voice", "c35507b1f769c93f07c255554343475b8edc62e3")
 THORSTEN_LJ = ("thorstenMueller/Thorsten-Voice", "c2be203936cffeb86a0a123864b0cf948116b319")
+VOICES = ("Lab41/VOiCES-subset", "6284c9f83d1190c0a5c5054c32bcb666cb3d44a9")
+MSC_ML = ("smc/msc", "8fb543a5c794c2193cf1440c68ac3d3988c4b934")
+AUDIOMATE = ("ynop/audiomate", "080402eadaa81f77f64c8680510a2de64bc18e74")
+LIBROSA_DATA = ("librosa/data", "450cdd8a002c98e7bdbfebb309fc1ed024001f77")
+FSDD = ("Jakobovski/free-spoken-digit-dataset", "26eb9aaf76e81b692f806f9140c2d2777410d7a1")
+SB_AUDIOMNIST = ("speechbrain/speechbrain", "089e7f3e09eaabebcd2199a4f95f581e2ab26969")
+LHOTSE = ("lhotse-speech/lhotse", "a79cc864e4275f6342bb94261313526a14d385fb")
+# Buckwalter transliteration -> Arabic letters; the short vowels, sukun, shadda and tanwin marks
+# (a i u o ~ F N K `) are dropped, as Whisper's normaliser drops them from hypotheses too.
+BUCKWALTER = dict(zip("'|>&<}AbptvjHxd*rzs$SDTZEg_fqklmnhwYy{",
+                      "ءآأؤإئابةتثجحخدذرزسشصضطظعغـفقكلمنهوىيا"))
 
 # Whole sources go to one split; see SOURCES.md for the reasoning.
 SPLIT = {
@@ -43,6 +63,8 @@ SPLIT = {
     "fleurs-pt": "report", "fleurs-es": "report", "fleurs-zh": "report", "earnings22": "report",
     "pocketsphinx-cmu": "report", "aishell1": "report", "ljspeech": "report", "cmu-arctic": "report",
     "noisy-dishes": "report", "speechocean762-test": "report", "silence-padded-es": "report",
+    "voices": "tune", "msc-ml-a": "tune", "arabic-speech-corpus": "tune", "voxforge": "tune", "music-voxforge": "tune", "fsdd": "tune",
+    "msc-ml-b": "report", "audiomnist": "report", "librispeech": "report", "ami": "report",
 }
 MSC_VCTK = {
     "p238_165": "The arrangement will avoid any conflicts of interest.",
@@ -106,6 +128,50 @@ def mix_noise_opus(speech: Path, noise: Path, snr_db: float, offset_s: float, ds
                     f"[1:a]aresample=16000,aformat=channel_layouts=mono,volume={gain:.2f}dB[n];"
                     "[s][n]amix=inputs=2:duration=first:normalize=0[o]",
                     "-map", "[o]", "-c:a", "libopus", "-b:a", "32k", "-ar", "16000", str(dst)], check=True)
+
+
+def concat_wav(parts, dst: Path, gap_s: float):
+    """parts joined with gap_s of silence into one 16 kHz mono WAV (the input of a mix)."""
+    inputs, filters, labels = [], [], []
+    for i, p in enumerate(parts):
+        inputs += ["-i", str(p)]
+        filters.append(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,"
+                       f"apad=pad_dur={gap_s if i < len(parts) - 1 else 0}[a{i}]")
+        labels.append(f"[a{i}]")
+    chain = ";".join(filters) + ";" + "".join(labels) + f"concat=n={len(parts)}:v=0:a=1[c]"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", chain, "-map", "[c]",
+                    "-c:a", "pcm_s16le", str(dst)], check=True)
+
+
+def msc_pick(m: Mirrors):
+    """Malayalam Speech Corpus: (split-source, recording, speaker, age group, category, sentence).
+    Only recordings with at least 3 net votes (the corpus's own validation bar); speakers who state
+    an age group and have at least 20 such recordings, alternately to tune (a) and report (b) in
+    order of their count; per speaker the 3 longest "conversation" sentences and the 3 longest
+    others (ties by recording id): a fixed, reproducible choice."""
+    def tsv(path):
+        lines = m.text(MSC_ML, path).splitlines()
+        head = lines[0].split("\t")
+        return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+    users = {u["id"]: u for u in tsv("users.tsv")}
+    sentences = {x["id"]: x for x in tsv("sentences.tsv")}
+    ok = [r for r in tsv("speech.tsv") if r["vote"].lstrip("-").isdigit() and int(r["vote"]) >= 3]
+    by_user = {}
+    for r in ok:
+        by_user.setdefault(r["user"], []).append(r)
+    speakers = sorted((u for u, rs in by_user.items()
+                       if users.get(u, {}).get("ageGroup", "default") != "default" and len(rs) >= 20),
+                      key=lambda u: (-len(by_user[u]), u))
+    out = []
+    for i, u in enumerate(speakers):
+        rs = sorted(by_user[u], key=lambda r: (-len(sentences[r["sentence"]]["sentence"]), r["id"]))
+        conv = [r for r in rs if sentences[r["sentence"]]["category"] == "conversation"][:3]
+        other = [r for r in rs if sentences[r["sentence"]]["category"] != "conversation"][:3]
+        for r in sorted(conv + other, key=lambda r: r["id"]):
+            sent = sentences[r["sentence"]]
+            out.append(("msc-ml-a" if i % 2 == 0 else "msc-ml-b", r["fileName"], u,
+                        users[u]["ageGroup"], sent["category"], sent["sentence"]))
+    return out
 
 
 def speechocean_pick(m: Mirrors, part: str):
@@ -288,6 +354,120 @@ def build(m: Mirrors, out: Path):
         rel = put_opus("thorsten", f"dataset-{h[:8]}", m.show(THORSTEN_LJ, path), ".wav")
         add(f"thorsten-dataset-{h[:8]}", "thorsten", "de", rel, meta[h],
             f"{THORSTEN_LJ[0]}@{THORSTEN_LJ[1][:12]}:{path} (reference: LJSpeech-1.1/metadata.csv)")
+
+    # VOiCES: one LibriSpeech sentence replayed in a real furnished room, recorded by four
+    # microphones (close, mid-distance, behind, obstructed on the wall), with no distractor, television,
+    # music or babble played at the same time. The subset's transcript is per segment.
+    vpaths = {
+        "none-mc01-stu-clo": "Lab41-SRI-VOiCES-rm1-none-sp0083-ch003054-sg0005-mc01-stu-clo-dg090.wav",
+        "tele-mc03-stu-mid": "Lab41-SRI-VOiCES-rm1-tele-sp0083-ch003054-sg0005-mc03-stu-mid-dg090.wav",
+        "musi-mc07-stu-beh": "Lab41-SRI-VOiCES-rm1-musi-sp0083-ch003054-sg0005-mc07-stu-beh-dg090.wav",
+        "babb-mc12-lav-wal": "Lab41-SRI-VOiCES-rm1-babb-sp0083-ch003054-sg0005-mc12-lav-wal-dg090.wav",
+    }
+    vref = [line.split(",", 1)[1] for line in m.text(VOICES, "Lab41-SRI-VOiCES_ref_SUBSET.csv").splitlines()
+            if "-sp0083-ch003054-sg0005-" in line][0]
+    for name, fname in vpaths.items():
+        path = f"VOiCES_workshop/data/{fname}"
+        rel = put_opus("voices", f"rm1-{name}", m.show(VOICES, path), ".wav")
+        add(f"voices-rm1-{name}", "voices", "en", rel, vref,
+            f"{VOICES[0]}@{VOICES[1][:12]}:{path} (reference: Lab41-SRI-VOiCES_ref_SUBSET.csv, "
+            "segment sp0083-ch003054-sg0005)")
+    # Malayalam Speech Corpus (crowd-sourced, phone and laptop microphones): see msc_pick
+    for source, path, spk, age, category, ref in msc_pick(m):
+        name = Path(path).stem
+        rel = put_opus(source, name, m.show(MSC_ML, path), ".webm")
+        add(f"msc-ml-{name[:8]}", source, "ml", rel, ref,
+            f"{MSC_ML[0]}@{MSC_ML[1][:12]}:{path} (speaker {spk[:8]}, age {age}, {category}; "
+            "reference: speech.tsv + sentences.tsv)")
+    # VoxForge (GPL): a New Zealand English speaker (2008, headset) as committed in audiomate's test
+    # archive, and a German speaker (2017, desk microphone) from its sample corpus
+    (tmp / "vf.tgz").write_bytes(m.show(AUDIOMATE, "tests/resources/sample_files/voxforge_sample.tgz"))
+    with tarfile.open(tmp / "vf.tgz") as t:
+        vf_en = {n: t.extractfile(f"Aaron-20080318-kdl/wav/{n}.wav").read()
+                 for n in ("b0019", "b0020", "b0021", "b0022", "b0024", "b0025", "b0026", "b0027", "b0028")}
+        prompts = {line.split()[0].rsplit("/", 1)[1]: line.split(" ", 1)[1] for line in
+                   t.extractfile("Aaron-20080318-kdl/etc/PROMPTS").read().decode().splitlines() if line.strip()}
+    tgz = f"{AUDIOMATE[0]}@{AUDIOMATE[1][:12]}:tests/resources/sample_files/voxforge_sample.tgz!Aaron-20080318-kdl"
+    for n in ("b0019", "b0020", "b0021", "b0022"):
+        rel = put_opus("voxforge", f"aaron-{n}", vf_en[n], ".wav")
+        add(f"voxforge-aaron-{n}", "voxforge", "en", rel, prompts[n], f"{tgz}/wav/{n}.wav (reference: etc/PROMPTS)")
+    kgs = "tests/resources/sample_corpora/voxforge/1337ad-20170321-kgs"
+    de_prompts = {line.split()[0].rsplit("/", 1)[1]: line.split(" ", 1)[1]
+                  for line in m.text(AUDIOMATE, f"{kgs}/etc/PROMPTS").splitlines() if line.strip()}
+    for n in ("de11-034", "de11-035"):
+        rel = put_opus("voxforge", f"1337ad-{n}", m.show(AUDIOMATE, f"{kgs}/wav/{n}.wav"), ".wav")
+        add(f"voxforge-1337ad-{n}", "voxforge", "de", rel, de_prompts[n],
+            f"{AUDIOMATE[0]}@{AUDIOMATE[1][:12]}:{kgs}/wav/{n}.wav (reference: etc/PROMPTS)")
+    # Speech over music (constructed): the same VoxForge speaker's other sentences, joined, over an
+    # orchestral recording (Brahms, public domain) and a synthesised one (Kevin MacLeod, CC BY 3.0)
+    music = {"macleod": "audio/Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.hq.ogg",
+             "brahms": "audio/Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg"}
+    for key, names, snr, offset in (("macleod", ("b0024", "b0025", "b0026"), 10.0, 20.0),
+                                    ("brahms", ("b0027", "b0028"), 5.0, 5.0)):
+        parts = []
+        for n in names:
+            (tmp / f"{n}.wav").write_bytes(vf_en[n])
+            parts.append(tmp / f"{n}.wav")
+        speech = tmp / f"speech-{key}.wav"
+        concat_wav(parts, speech, gap_s=0.5)
+        (tmp / f"{key}.ogg").write_bytes(m.show(LIBROSA_DATA, music[key]))
+        rel = f"audio/music-voxforge/aaron-{'-'.join(names)}-{key}-{snr:.0f}db.opus"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        mix_noise_opus(speech, tmp / f"{key}.ogg", snr, offset, out / rel)
+        add(f"music-voxforge-{key}-{snr:.0f}db", "music-voxforge", "en", rel, " ".join(prompts[n] for n in names),
+            f"{tgz}/wav/{{{','.join(names)}}}.wav joined with 0.5 s gaps + {LIBROSA_DATA[0]}@"
+            f"{LIBROSA_DATA[1][:12]}:{music[key]} from {offset:.0f} s at {snr:.0f} dB SNR (mean levels)")
+    # Free Spoken Digit Dataset: isolated digits at 8 kHz, each digit by a different speaker (US, Belgian
+    # French, German and Greek accents), recording index = the digit
+    fsdd_speakers = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    for d in range(10):
+        spk = fsdd_speakers[d % len(fsdd_speakers)]
+        path = f"recordings/{d}_{spk}_{d}.wav"
+        rel = put_opus("fsdd", f"{d}_{spk}_{d}", m.show(FSDD, path), ".wav")
+        add(f"fsdd-{d}-{spk}-{d}", "fsdd", "en", rel, words[d],
+            f"{FSDD[0]}@{FSDD[1][:12]}:{path} (reference: the digit label of its name)")
+    # AudioMNIST (non-native speakers of English, German and Arabic L1): the six recordings in SpeechBrain's tests
+    amn = "tests/samples/AudioMNIST"
+    digit_words = {line.split(",")[0]: line.split(",")[1]
+                   for line in m.text(SB_AUDIOMNIST, f"{amn}/digits.csv").splitlines()[1:]}
+    for name in ("0_01_0", "5_02_10", "2_08_8", "9_42_10", "3_51_37", "6_56_49"):
+        path = f"{amn}/data/{name.split('_')[1]}/{name}.wav"
+        rel = put_opus("audiomnist", name, m.show(SB_AUDIOMNIST, path), ".wav")
+        add(f"audiomnist-{name.replace('_', '-')}", "audiomnist", "en", rel, digit_words[name.split("_")[0]],
+            f"{SB_AUDIOMNIST[0]}@{SB_AUDIOMNIST[1][:12]}:{path} (reference: {amn}/digits.csv)")
+    # LibriSpeech dev-clean 1272-128104-0000, as committed in the datasets library's test archive
+    zpath = "datasets/librispeech_asr/dummy/clean/2.1.0/dummy_data.zip"
+    (tmp / "ls.zip").write_bytes(m.show(HFDS, zpath))
+    inner = "dummy_data/dev-clean.tar.gz/LibriSpeech/dev-clean/1272/128104/"
+    with zipfile.ZipFile(tmp / "ls.zip") as z:
+        rel = put_opus("librispeech", "1272-128104-0000", z.read(inner + "1272-128104-0000.flac"), ".flac")
+        trans = dict(line.split(" ", 1) for line in z.read(inner + "1272-128104.trans.txt").decode().splitlines())
+    add("librispeech-1272-128104-0000", "librispeech", "en", rel, trans["1272-128104-0000"],
+        f"{HFDS[0]}@{HFDS[1][:12]}:{zpath}!{inner}1272-128104-0000.flac (reference: 1272-128104.trans.txt)")
+    # Arabic Speech Corpus (one speaker, Levantine-accented Modern Standard Arabic), ARA NORM 0003 as
+    # committed in the datasets library's test archive; reference: its .lab file (Buckwalter) in Arabic letters
+    zpath = "datasets/arabic_speech_corpus/dummy/clean/2.1.0/dummy_data.zip"
+    (tmp / "asc.zip").write_bytes(m.show(HFDS, zpath))
+    with zipfile.ZipFile(tmp / "asc.zip") as z:
+        base = "dummy_data/arabic-speech-corpus/"
+        rel = put_opus("arabic-speech-corpus", "ARA-NORM-0003", z.read(base + "wav/ARA NORM  0003.wav"), ".wav")
+        lab = z.read(base + "lab/ARA NORM  0003.lab").decode().strip()
+    ref = "".join(BUCKWALTER.get(c, "" if c in "aiuo~FNK`" else c) for c in lab)
+    add("arabic-speech-corpus-ara-norm-0003", "arabic-speech-corpus", "ar", rel, ref,
+        f"{HFDS[0]}@{HFDS[1][:12]}:{zpath}!{base}wav/ARA NORM  0003.wav (reference: lab/ARA NORM  0003.lab, "
+        "Buckwalter to Arabic letters)")
+    # AMI meeting ES2011a (not the reserved EN2002a), headset 0 from 40 s to 46 s, as cut for lhotse's
+    # tests; reference: the meeting's word-level segments that overlap the cut (speaker FEE041)
+    path = "test/fixtures/ami/ES2011a.Headset-0-40s-46s.wav"
+    rel = put_opus("ami", "ES2011a-headset0-40s-46s", m.show(LHOTSE, path), ".wav")
+    sups = [json.loads(line) for line in gzip.decompress(m.show(LHOTSE, "test/fixtures/ami/ES2011a_sups.jsonl.gz"))
+            .decode().splitlines() if line.strip()]
+    ref = " ".join(d["text"] for d in sorted(sups, key=lambda d: d["start"])
+                   if d["start"] < 46.0 and d["start"] + d["duration"] > 40.0)
+    add("ami-es2011a-headset0-40s-46s", "ami", "en", rel, ref,
+        f"{LHOTSE[0]}@{LHOTSE[1][:12]}:{path} (reference: test/fixtures/ami/ES2011a_sups.jsonl.gz, "
+        "the segments overlapping 40-46 s)")
 
     with open(out / "manifest.tsv", "w", encoding="utf-8") as f:
         f.write("id\taudio\tlanguage\tsplit\tsource\treference\n")
