@@ -10,7 +10,8 @@ is transcoded to 16 kHz mono Opus at 32 kbit/s. References are the origin's huma
 copied verbatim (LJSpeech: the metadata's original column; pocketsphinx cards: its
 `cards.transcription` without the <s> markers; Free Spoken Digit Dataset: the digit label of the
 file name as a word; AMI: the segments that overlap the cut, joined; Arabic Speech Corpus: its
-Buckwalter transliteration in Arabic letters).
+Buckwalter transliteration in Arabic letters; CSS10: the transcription column of its MOS test's
+reference sheet, an OpenDocument spreadsheet).
 
 A rebuild reproduces manifest.tsv and ORIGINS.tsv exactly and every transcoded file's decoded
 samples, not its bytes: ffmpeg gives each Ogg stream a random serial number, so rebuilt .opus
@@ -19,11 +20,13 @@ files differ from the committed ones in a few container bytes (SHA256SUMS lists 
 import argparse
 import gzip
 import hashlib
+import io
 import json
 import subprocess
 import tarfile
 import tempfile
 import zipfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +54,8 @@ LIBROSA_DATA = ("librosa/data", "450cdd8a002c98e7bdbfebb309fc1ed024001f77")
 FSDD = ("Jakobovski/free-spoken-digit-dataset", "26eb9aaf76e81b692f806f9140c2d2777410d7a1")
 SB_AUDIOMNIST = ("speechbrain/speechbrain", "089e7f3e09eaabebcd2199a4f95f581e2ab26969")
 LHOTSE = ("lhotse-speech/lhotse", "a79cc864e4275f6342bb94261313526a14d385fb")
+CSS10 = ("Kyubyong/css10", "b13551d643fb11b54e037284c23a2eb0f92c5dc0")
+READALONGS = ("ReadAlongs/Studio", "732b756d40aa7a7f497af5f9e1d7565273ecd4de")
 # Buckwalter transliteration -> Arabic letters; the short vowels, sukun, shadda and tanwin marks
 # (a i u o ~ F N K `) are dropped, as Whisper's normaliser drops them from hypotheses too.
 BUCKWALTER = dict(zip("'|>&<}AbptvjHxd*rzs$SDTZEg_fqklmnhwYy{",
@@ -65,6 +70,7 @@ SPLIT = {
     "noisy-dishes": "report", "speechocean762-test": "report", "silence-padded-es": "report",
     "voices": "tune", "msc-ml-a": "tune", "arabic-speech-corpus": "tune", "voxforge": "tune", "music-voxforge": "tune", "fsdd": "tune",
     "msc-ml-b": "report", "audiomnist": "report", "librispeech": "report", "ami": "report",
+    "css10-a": "tune", "readalongs-fr": "tune", "css10-b": "report", "mls-pl": "report",
 }
 MSC_VCTK = {
     "p238_165": "The arrangement will avoid any conflicts of interest.",
@@ -83,6 +89,8 @@ class Mirrors:
     def show(self, repo_commit, path) -> bytes:
         repo, commit = repo_commit
         git_dir = self.root / repo.replace("/", "+") / "repo"
+        if (git_dir / ".git").is_dir():  # some snapshots arrive as a checkout's .git, not a bare repository
+            git_dir = git_dir / ".git"
         return subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{path}"],
                               check=True, stdout=subprocess.PIPE).stdout
 
@@ -185,6 +193,39 @@ def speechocean_pick(m: Mirrors, part: str):
     for spk in by_age[:6] + by_age[-3:]:
         best = sorted(utts[spk], key=lambda u: (-len(text[u].split()), u))[:3]
         out += [(u, spk, age[spk], text[u]) for u in sorted(best)]
+    return out
+
+
+def ods_rows(data: bytes):
+    """The first sheet of an OpenDocument spreadsheet as lists of cell texts (repeated cells expanded)."""
+    ns = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+          "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        root = ET.fromstring(z.read("content.xml"))
+    sheet = root.find(".//table:table", ns)
+    rows = []
+    for row in sheet.findall("table:table-row", ns):
+        cells = []
+        for cell in row.findall("table:table-cell", ns):
+            text = "\n".join("".join(p.itertext()) for p in cell.findall("text:p", ns))
+            # a row's trailing empty cells come as one cell repeated to the sheet's full width
+            cells += [text] * min(int(cell.get(f"{{{ns['table']}}}number-columns-repeated", "1")), 16)
+        if any(c.strip() for c in cells):
+            rows.append(cells)
+    return rows
+
+
+def css10_pick(m: Mirrors):
+    """CSS10's MOS reference recordings: (split-source, language, wav path, transcription), one per language.
+    Languages in code order go alternately to tune (a) and report (b); each is a different reader."""
+    rows = ods_rows(m.show(CSS10, "MOS/ref_samples.ods"))
+    head = rows[0]
+    recs = sorted((dict(zip(head, r)) for r in rows[1:]), key=lambda d: d["lang"])
+    out = []
+    for i, d in enumerate(recs):
+        lang = {"jp": "ja"}.get(d["lang"], d["lang"])
+        path = f"MOS/ref/{d['lang']}/{d['ref_file'].rsplit('/', 1)[-1]}"
+        out.append(("css10-a" if i % 2 == 0 else "css10-b", lang, path, d["transcription"]))
     return out
 
 
@@ -468,6 +509,30 @@ def build(m: Mirrors, out: Path):
     add("ami-es2011a-headset0-40s-46s", "ami", "en", rel, ref,
         f"{LHOTSE[0]}@{LHOTSE[1][:12]}:{path} (reference: test/fixtures/ami/ES2011a_sups.jsonl.gz, "
         "the segments overlapping 40-46 s)")
+    # CSS10 (LibriVox audiobook readers, one per language): the MOS test's reference recordings, with
+    # the transcription the authors list for each in MOS/ref_samples.ods
+    for source, lang, path, ref in css10_pick(m):
+        name = Path(path).stem
+        rel = put_opus(source, f"{lang}-{name}", m.show(CSS10, path), ".wav")
+        add(f"css10-{lang}-{name.lower().replace('_', '-')}", source, lang, rel, ref,
+            f"{CSS10[0]}@{CSS10[1][:12]}:{path} (reference: MOS/ref_samples.ods, transcription column)")
+    # ReadAlongs Studio's French test recording (Eric Joanis, NRC Canada, introducing his work), with
+    # the text he read
+    path = "tests/data/ej-fra.m4a"
+    rel = put_opus("readalongs-fr", "ej-fra", m.show(READALONGS, path), ".m4a")
+    add("readalongs-fr-ej-fra", "readalongs-fr", "fr", rel, m.text(READALONGS, "tests/data/ej-fra.txt"),
+        f"{READALONGS[0]}@{READALONGS[1][:12]}:{path} (reference: tests/data/ej-fra.txt)")
+    # Multilingual LibriSpeech Polish: utterances 0-2 of speaker 1889, book 1447 (Bruno
+    # Schulz), as committed in the datasets library's AudioFolder test archive with their transcripts
+    zpath = "datasets/audiofolder/dummy/0.0.0/dummy_data.zip"
+    (tmp / "af.zip").write_bytes(m.show(HFDS, zpath))
+    with zipfile.ZipFile(tmp / "af.zip") as z:
+        meta = [json.loads(line) for line in z.read("dummy_data/metadata.jsonl").decode().splitlines() if line.strip()]
+        for d in sorted(meta, key=lambda d: d["file_name"]):
+            name = Path(d["file_name"]).stem
+            rel = put_opus("mls-pl", name, z.read("dummy_data/" + d["file_name"]), ".flac")
+            add(f"mls-pl-{name.replace('_', '-')}", "mls-pl", "pl", rel, d["text"],
+                f"{HFDS[0]}@{HFDS[1][:12]}:{zpath}!dummy_data/{d['file_name']} (reference: dummy_data/metadata.jsonl)")
 
     with open(out / "manifest.tsv", "w", encoding="utf-8") as f:
         f.write("id\taudio\tlanguage\tsplit\tsource\treference\n")
