@@ -33,6 +33,10 @@ pub(crate) struct Bounds {
     /// Smallest cluster counted as a speaker (in windows).
     pub min_cluster_size: usize,
     pub method: Clustering,
+    /// Speakers whose centroids are at least this similar (cosine) become one, down to `min`
+    /// (3D-Speaker's `mer_cos`). With it, spectral clustering looks for two speakers or more and
+    /// leaves the decision for one to this merge.
+    pub merge_similarity: Option<f32>,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -67,7 +71,10 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Result<Vec<usize>,
         Clustering::Spectral => {
             let min = b.min.max(1);
             let max = if b.max == usize::MAX { SPECTRAL_MAX_SPEAKERS } else { b.max }.max(min);
-            let labels = spectral::labels(&points, dim, b.num, min, max)?;
+            // The eigengap between the first two eigenvalues is the graph's connectivity, which
+            // says little about a second speaker in a short recording: let the merge decide.
+            let lower = if b.merge_similarity.is_some() { min.max(2).min(max) } else { min };
+            let labels = spectral::labels(&points, dim, b.num, lower, max)?;
             let k = b.num.unwrap_or_else(|| large_count(&labels, &weights, min_size).clamp(min, max));
             (labels, k)
         }
@@ -81,14 +88,19 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Result<Vec<usize>,
     let mut order: Vec<usize> = (0..m).filter(|&r| size[r] > 0.0).collect();
     order.sort_by(|&x, &y| size[y].total_cmp(&size[x]));
     order.truncate(k);
-    let mut centroids = vec![0f32; order.len() * dim];
+    let mut sums = vec![0f32; order.len() * dim];
     for (i, &r) in roots.iter().enumerate() {
         if let Some(c) = order.iter().position(|&o| o == r) {
             for d in 0..dim {
-                centroids[c * dim + d] += points[i * dim + d] * weights[i] as f32;
+                sums[c * dim + d] += points[i * dim + d] * weights[i] as f32;
             }
         }
     }
+    // group[c]: the speaker kept cluster c ends up as.
+    let (group, mut centroids) = match (b.merge_similarity, b.num) {
+        (Some(t), None) => merge_close(&sums, dim, t, b.min.max(1)),
+        _ => ((0..order.len()).collect(), sums),
+    };
     for c in centroids.chunks_mut(dim) {
         let norm = dot(c, c).sqrt().max(1e-12);
         c.iter_mut().for_each(|x| *x /= norm);
@@ -109,13 +121,50 @@ pub(crate) fn cluster(emb: &[f32], dim: usize, b: &Bounds) -> Result<Vec<usize>,
             roots
                 .iter()
                 .enumerate()
-                .map(|(i, r)| {
-                    order.iter().position(|o| o == r).unwrap_or_else(|| nearest(&points[i * dim..(i + 1) * dim]))
+                .map(|(i, r)| match order.iter().position(|o| o == r) {
+                    Some(c) => group[c],
+                    None => nearest(&points[i * dim..(i + 1) * dim]),
                 })
                 .collect()
         }
         Some(_) => (0..n).map(|i| nearest(&emb[i * dim..(i + 1) * dim])).collect(),
     })
+}
+
+/// Merges, most similar pair first, the clusters (rows of `sums`: their members' summed
+/// embeddings) whose centroids' cosine similarity is at least `threshold`, while more than `min`
+/// remain: `(merged cluster of each input cluster, summed embeddings of the merged clusters)`.
+fn merge_close(sums: &[f32], dim: usize, threshold: f32, min: usize) -> (Vec<usize>, Vec<f32>) {
+    let k = sums.len() / dim.max(1);
+    let mut members: Vec<Vec<usize>> = (0..k).map(|c| vec![c]).collect();
+    let mut rows: Vec<Vec<f32>> = sums.chunks(dim.max(1)).map(<[f32]>::to_vec).collect();
+    let cosine = |a: &[f32], b: &[f32]| dot(a, b) / (dot(a, a).sqrt() * dot(b, b).sqrt()).max(1e-12);
+    while rows.len() > min {
+        let mut best = (0, 0, f32::NEG_INFINITY);
+        for i in 0..rows.len() {
+            for j in i + 1..rows.len() {
+                let s = cosine(&rows[i], &rows[j]);
+                if s > best.2 {
+                    best = (i, j, s);
+                }
+            }
+        }
+        if best.2 < threshold {
+            break;
+        }
+        let (i, j) = (best.0, best.1);
+        let row = rows.remove(j);
+        rows[i].iter_mut().zip(&row).for_each(|(a, b)| *a += b);
+        let m = members.remove(j);
+        members[i].extend(m);
+    }
+    let mut group = vec![0; k];
+    for (g, m) in members.iter().enumerate() {
+        for &c in m {
+            group[c] = g;
+        }
+    }
+    (group, rows.concat())
 }
 
 /// Clusters holding at least `min_size` of the weight.
@@ -281,4 +330,48 @@ fn kmeans(emb: &[f32], dim: usize, k: usize, iters: usize) -> Result<Reduced, Te
         }
     }
     Ok((centroids, weights, a.into_iter().map(|i| i as usize).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unit vector along axis `a`, tilted towards axis `b` by `t`.
+    fn unit(a: usize, b: usize, t: f32) -> Vec<f32> {
+        let mut v = vec![0f32; 4];
+        v[a] = 1.0;
+        v[b] += t;
+        let n = dot(&v, &v).sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    #[test]
+    fn close_centroids_merge_down_to_the_minimum() {
+        // Clusters 0 and 1 point almost the same way (cosine 0.98); cluster 2 is orthogonal.
+        let sums = [unit(0, 1, 0.2), unit(0, 1, -0.0), unit(2, 3, 0.0)].concat();
+        let (group, merged) = merge_close(&sums, 4, 0.9, 1);
+        assert_eq!(group, [0, 0, 1]);
+        assert_eq!(merged.len(), 2 * 4);
+        // Nothing is that similar: no merge.
+        assert_eq!(merge_close(&sums, 4, 0.99, 1).0, [0, 1, 2]);
+        // Never below the minimum number of speakers.
+        assert_eq!(merge_close(&sums, 4, -1.0, 2).0.iter().max(), Some(&1));
+    }
+
+    #[test]
+    fn spectral_with_a_merge_finds_one_speaker_in_one_voice() {
+        // Forty windows of one voice (small variations around one direction).
+        let emb: Vec<f32> = (0..40).flat_map(|i| unit(0, 1 + i % 3, 0.05 + 0.01 * (i % 5) as f32)).collect();
+        let b = Bounds {
+            num: None,
+            min: 1,
+            max: usize::MAX,
+            threshold: 0.5,
+            min_cluster_size: 3,
+            method: Clustering::Spectral,
+            merge_similarity: Some(0.8),
+        };
+        let labels = cluster(&emb, 4, &b).unwrap();
+        assert!(labels.iter().all(|&l| l == labels[0]), "{labels:?}");
+    }
 }

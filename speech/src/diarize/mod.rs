@@ -129,6 +129,15 @@ pub struct DiarizerConfig {
     /// one turn when both sides are the same speaker, else split at the middle. Default 0.3 s
     /// (NIST's rule for speaker segments: pauses under 0.3 s do not break a segment).
     pub join_gap_s: f32,
+    /// Pauses shorter than this between two turns of the *same* speaker (nobody else speaking
+    /// in between) are part of the turn, as meeting and conversation references draw turns.
+    /// Default 0.3 s (as `join_gap_s`).
+    pub bridge_s: f32,
+    /// Speakers whose centroids' cosine similarity is at least this become one speaker (after
+    /// clustering, most similar first; 3D-Speaker's `mer_cos`). With spectral clustering the
+    /// eigengap then looks for two speakers or more, and this merge decides whether there is
+    /// only one. Default `None`: no merge.
+    pub merge_similarity: Option<f32>,
     /// pyannote's segmentation-3.0 as TorchScript (`scripts/segmentation_model.py`, installed at
     /// [`segmentation_path`]): overlap-aware speech regions. Default `None`: Silero's spans alone.
     /// It pays off only with a strong embedding model (README: CAM++), not with Resemblyzer.
@@ -185,6 +194,8 @@ impl DiarizerConfig {
             threshold: DEFAULT_THRESHOLD,
             min_speaker_s: 2.0,
             join_gap_s: 0.3,
+            bridge_s: 0.3,
+            merge_similarity: None,
             segmentation: None,
             clustering: Clustering::Agglomerative,
             bfloat16: false,
@@ -492,6 +503,7 @@ impl<'a> Session<'a> {
             threshold: options.threshold.unwrap_or(c.threshold),
             min_cluster_size: min_windows,
             method: c.clustering,
+            merge_similarity: c.merge_similarity,
         };
         let labels = cluster::cluster(&self.embeddings, self.dim, &bounds)?;
         self.progress(1.0);
@@ -640,6 +652,7 @@ impl<'a> Session<'a> {
         let mut names: Vec<usize> = Vec::new();
         let mut turns: Vec<(usize, usize, usize)> = Vec::new();
         let join = (self.d.config.join_gap_s.max(0.0) as f64 * SR) as usize;
+        let bridge = (self.d.config.bridge_s.max(0.0) as f64 * SR) as usize;
         for (s, e, l) in pieces {
             let name = match names.iter().position(|&x| x == l) {
                 Some(p) => p,
@@ -649,7 +662,7 @@ impl<'a> Session<'a> {
                 }
             };
             match turns.last_mut() {
-                Some(t) if t.2 == name && s <= t.1 + join => t.1 = t.1.max(e),
+                Some(t) if t.2 == name && s <= t.1 + join.max(bridge) => t.1 = t.1.max(e),
                 Some(t) if s < t.1 => {
                     // Overlap between stretches (should not happen): the later one starts later.
                     t.1 = s;
