@@ -641,3 +641,23 @@ fn batched_vad_matches_silero_window_by_window() {
     assert!(worst < 1e-4, "largest difference {worst}");
     assert!(expected.iter().any(|p| *p > 0.9) && expected.iter().any(|p| *p < 0.1), "speech and silence both occur");
 }
+
+/// A recording of the broader development set's `tune` split (benchdata/asr/).
+fn tune_recording(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../benchdata/asr/audio").join(path)
+}
+
+/// A child's unclear sentence on which tiny.en loops ("thank you very much" five times with
+/// timestamps, other loops at every sampling temperature): the repetition guard must catch it
+/// (zlib's compression ratio) and the fallback must end on a text that does not repeat itself.
+#[test]
+fn a_looping_window_ends_without_repetition() {
+    let opts = Options { language: Some("en".into()), ..Default::default() };
+    let file = tune_recording("speechocean762-train/096130014.opus");
+    let t = pipeline().run(&file, &opts, &TestObserver::default()).unwrap();
+    let text = t.text();
+    let words = normalize(&text).split(' ').filter(|w| !w.is_empty()).count();
+    // The reference has 10 words ("he was he admitted never very good with his hands").
+    assert!(words <= 12, "{words} words: {text}");
+    assert!(speech::whisper::compression_ratio(text.trim()) <= 2.4, "{text}");
+}

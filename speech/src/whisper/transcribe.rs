@@ -199,10 +199,10 @@ impl Whisper {
             if cancel() {
                 return Ok(Vec::new());
             }
-            let last = k + 1 == temps.len();
             for (h, &i) in hyps.into_iter().zip(&pending) {
                 let text = self.tokenizer.decode(&h.tokens);
                 let cr = compression_ratio(text.trim());
+                tracing::debug!(window = i, temp, cr, avg_logprob = h.avg_logprob, text, "attempt");
                 let mut fallback = o.compression_ratio_threshold.is_some_and(|t| cr > t)
                     || o.log_prob_threshold.is_some_and(|t| h.avg_logprob < t);
                 if o.no_speech_threshold.is_some_and(|t| h.no_speech_prob > t)
@@ -214,18 +214,36 @@ impl Whisper {
                     chosen[i] = Some((h, temp));
                 } else {
                     attempts[i].push((h, temp, cr));
-                    if last {
-                        let below: Vec<&(Hypothesis, f32, f64)> = attempts[i]
-                            .iter()
-                            .filter(|a| o.compression_ratio_threshold.is_none_or(|t| a.2 <= t))
-                            .collect();
-                        let pool: Vec<&(Hypothesis, f32, f64)> =
-                            if below.is_empty() { attempts[i].iter().collect() } else { below };
-                        let best = pool.into_iter().max_by(|a, c| a.0.avg_logprob.total_cmp(&c.0.avg_logprob)).cloned();
-                        chosen[i] = best.map(|(h, t, _)| (h, t));
-                    }
                 }
             }
+        }
+        // Windows every temperature failed. Where the first, deterministic attempt already
+        // repeated itself, one more candidate joins them: the same window at temperature 0
+        // without timestamp tokens, which can drive Whisper into a loop of one short segment
+        // ("<|0.00|> Thank you.<|1.00|><|1.00|> Thank you.<|2.00|>..." on a child's unclear
+        // sentence, where sampling only found other loops); faster-whisper's batched pipeline
+        // decodes in that mode throughout. The pick among them is faster-whisper's.
+        let failed: Vec<usize> = (0..b).filter(|i| chosen[*i].is_none() && !attempts[*i].is_empty()).collect();
+        let looped: Vec<usize> = failed
+            .iter()
+            .copied()
+            .filter(|i| o.compression_ratio_threshold.is_some_and(|t| attempts[*i][0].2 > t))
+            .collect();
+        if !looped.is_empty() && !o.without_timestamps {
+            for (i, h, cr) in self.decode_plain(audio, &looped, previous, language, o, cancel)? {
+                attempts[i].push((h, 0.0, cr));
+            }
+            if cancel() {
+                return Ok(Vec::new());
+            }
+        }
+        for i in failed {
+            let below: Vec<&(Hypothesis, f32, f64)> =
+                attempts[i].iter().filter(|a| o.compression_ratio_threshold.is_none_or(|t| a.2 <= t)).collect();
+            let pool: Vec<&(Hypothesis, f32, f64)> =
+                if below.is_empty() { attempts[i].iter().collect() } else { below };
+            let best = pool.into_iter().max_by(|a, c| a.0.avg_logprob.total_cmp(&c.0.avg_logprob)).cloned();
+            chosen[i] = best.map(|(h, t, _)| (h, t));
         }
         Ok(chosen
             .into_iter()
@@ -249,6 +267,45 @@ impl Whisper {
                 let (segments, consumed) = self.split_segments(&h, dur);
                 let text_tokens: Vec<i64> = segments.iter().flat_map(|s| s.tokens.iter().copied()).collect();
                 WindowResult { segments, consumed, text_tokens, temperature: temp, skipped_no_speech: false }
+            })
+            .collect())
+    }
+
+    /// Decodes `windows` (indices into `audio`) again at temperature 0 without timestamp
+    /// tokens; returns each window's hypothesis with its compression ratio. Its text becomes one
+    /// segment over the window, the whole window consumed.
+    fn decode_plain(
+        &self,
+        audio: &Tensor,
+        windows: &[usize],
+        previous: &[i64],
+        language: &str,
+        o: &DecodingOptions,
+        cancel: &dyn Fn() -> bool,
+    ) -> Result<Vec<(usize, Hypothesis, f64)>> {
+        let plain = DecodingOptions { without_timestamps: true, ..o.clone() };
+        let (prompt, sot_index) = self.prompt(previous, language, &plain);
+        let filter = self.filter(&plain);
+        let idx = Tensor::from_slice(&windows.iter().map(|i| *i as i64).collect::<Vec<_>>()).to_device(audio.device());
+        let sub = audio.index_select(0, &idx);
+        let pass = PassOptions {
+            beam_size: o.beam_size,
+            patience: o.patience,
+            length_penalty: o.length_penalty,
+            temperature: 0.0,
+            best_of: o.best_of,
+            max_new_tokens: self.config.n_text_ctx as usize / 2,
+            seed: 0,
+        };
+        let hyps =
+            decode::run(&self.decoder, &sub, &prompt, sot_index, self.tokenizer.no_speech, &filter, &pass, cancel)?;
+        Ok(hyps
+            .into_iter()
+            .zip(windows)
+            .map(|(h, &i)| {
+                let cr = compression_ratio(self.tokenizer.decode(&h.tokens).trim());
+                tracing::debug!(window = i, cr, avg_logprob = h.avg_logprob, "attempt without timestamps");
+                (i, h, cr)
             })
             .collect())
     }
@@ -337,5 +394,23 @@ impl Whisper {
                 Ok((langs[k].0.clone(), p as f64))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compression_ratio;
+
+    /// zlib's own figure (Python: `len(b) / len(zlib.compress(b))`), which openai-whisper's and
+    /// faster-whisper's thresholds were set against: a looping window must cross 2.4.
+    #[test]
+    fn compression_ratio_is_zlibs() {
+        let looped = "Thank you very much. Thank you very much. Thank you very much. Thank you. \
+                      Thank you very much. Thank you.";
+        assert_eq!(looped.len(), 105);
+        assert!((compression_ratio(looped) - 105.0 / 34.0).abs() < 1e-9, "{}", compression_ratio(looped));
+        let plain = "And so, my fellow Americans, ask not what your country can do for you.";
+        assert!(compression_ratio(plain) < 1.5);
+        assert_eq!(compression_ratio(""), 0.0);
     }
 }
