@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn close_centroids_merge_down_to_the_minimum() {
         // Clusters 0 and 1 point almost the same way (cosine 0.98); cluster 2 is orthogonal.
-        let sums = [unit(0, 1, 0.2), unit(0, 1, -0.0), unit(2, 3, 0.0)].concat();
+        let sums = [unit(0, 1, 0.2), unit(0, 1, 0.0), unit(2, 3, 0.0)].concat();
         let (group, merged) = merge_close(&sums, 4, 0.9, 1);
         assert_eq!(group, [0, 0, 1]);
         assert_eq!(merged.len(), 2 * 4);
