@@ -75,22 +75,6 @@ pub(super) fn run(
     })
 }
 
-/// Where the file's first speech span starts once the audio before it is let in: Silero starts
-/// cold (its recurrent state and context are zeros), so at the very start of a file it often
-/// rises above the threshold only after the first word or two ("however" of a sentence spoken
-/// from 0 s came out 0.6 s late, past the 0.4 s padding). Up to `LEAD_IN` of audio before the
-/// first span goes to Whisper too, as faster-whisper's sequential pipeline (no VAD) would give it.
-fn lead_in(start: usize) -> usize {
-    if start <= LEAD_IN {
-        0
-    } else {
-        start
-    }
-}
-
-/// The most audio before the first span that [`lead_in`] lets in (2 s).
-const LEAD_IN: usize = 2 * SR as usize;
-
 /// What the decoding side hands back besides the chunks it sent.
 struct Produced {
     /// Speaker turns, when diarizing.
@@ -117,7 +101,6 @@ fn produce<'d>(
     let mut detector = SpeechDetector::new(o);
     let mut merger = ChunkMerger::new(o.chunk_size_s);
     let mut spans: Vec<Span> = Vec::new();
-    let mut first_span = true;
     obs.progress(Stage::Decode, 0.0);
     obs.progress(Stage::Vad, 0.0);
     let send = |c: Chunk, buf: &Buffer| {
@@ -149,11 +132,7 @@ fn produce<'d>(
         if let Some(s) = &mut speakers {
             s.embed(source.audio(), eof)?;
         }
-        for mut sp in spans.drain(..) {
-            if first_span {
-                first_span = false;
-                sp.start = lead_in(sp.start);
-            }
+        for sp in spans.drain(..) {
             if let Some(c) = merger.push(sp) {
                 send(c, source.audio())?;
             }
@@ -167,9 +146,6 @@ fn produce<'d>(
         let mut keep = detector.earliest_needed().min(merger.open_start().unwrap_or(usize::MAX));
         if let Some(s) = &speakers {
             keep = keep.min(s.earliest_needed());
-        }
-        if first_span && keep <= LEAD_IN {
-            keep = 0; // the first span may still start early enough to take the file's start
         }
         source.drop_before(keep);
         if let Some(total) = expected {
