@@ -69,7 +69,7 @@ SPLIT = {
     "pocketsphinx-cmu": "report", "aishell1": "report", "ljspeech": "report", "cmu-arctic": "report",
     "noisy-dishes": "report", "speechocean762-test": "report", "silence-padded-es": "report",
     "voices": "tune", "msc-ml-a": "tune", "arabic-speech-corpus": "tune", "voxforge": "tune", "music-voxforge": "tune", "fsdd": "tune",
-    "msc-ml-b": "report", "audiomnist": "report", "librispeech": "report", "ami": "report",
+    "msc-ml-b": "report", "audiomnist": "report", "ami": "report",
     "css10-a": "tune", "readalongs-fr": "tune", "css10-b": "report", "mls-pl": "report",
 }
 MSC_VCTK = {
@@ -477,15 +477,8 @@ def build(m: Mirrors, out: Path):
         rel = put_opus("audiomnist", name, m.show(SB_AUDIOMNIST, path), ".wav")
         add(f"audiomnist-{name.replace('_', '-')}", "audiomnist", "en", rel, digit_words[name.split("_")[0]],
             f"{SB_AUDIOMNIST[0]}@{SB_AUDIOMNIST[1][:12]}:{path} (reference: {amn}/digits.csv)")
-    # LibriSpeech dev-clean 1272-128104-0000, as committed in the datasets library's test archive
-    zpath = "datasets/librispeech_asr/dummy/clean/2.1.0/dummy_data.zip"
-    (tmp / "ls.zip").write_bytes(m.show(HFDS, zpath))
-    inner = "dummy_data/dev-clean.tar.gz/LibriSpeech/dev-clean/1272/128104/"
-    with zipfile.ZipFile(tmp / "ls.zip") as z:
-        rel = put_opus("librispeech", "1272-128104-0000", z.read(inner + "1272-128104-0000.flac"), ".flac")
-        trans = dict(line.split(" ", 1) for line in z.read(inner + "1272-128104.trans.txt").decode().splitlines())
-    add("librispeech-1272-128104-0000", "librispeech", "en", rel, trans["1272-128104-0000"],
-        f"{HFDS[0]}@{HFDS[1][:12]}:{zpath}!{inner}1272-128104-0000.flac (reference: 1272-128104.trans.txt)")
+    # LibriSpeech dev-clean 1272-128104-0000 from the datasets library's test archive was dropped:
+    # its audio is another utterance (1272-128104-0001's words) under that name.
     # Arabic Speech Corpus (one speaker, Levantine-accented Modern Standard Arabic), ARA NORM 0003 as
     # committed in the datasets library's test archive; reference: its .lab file (Buckwalter) in Arabic letters
     zpath = "datasets/arabic_speech_corpus/dummy/clean/2.1.0/dummy_data.zip"
