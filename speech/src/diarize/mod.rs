@@ -164,17 +164,14 @@ impl DiarizerConfig {
     /// CAM++ from `models_dir/campplus/campplus.pt` (`scripts/campplus_model.py`), with the
     /// segmentation model and spectral clustering: the settings it was measured with (README:
     /// AMI DER 17.9 % pooled, against Resemblyzer's 36.3 %), in bfloat16 where the CPU has
-    /// native bf16 arithmetic. Speakers whose centroids are at cosine 0.8 or more merge, and
-    /// same-speaker pauses under 1 s stay in the turn: on the diarization set's tune split
-    /// (`benchdata/diarization/RESULTS.md`) pooled DER 26.2 -> 21.2 %, and the reverberant
-    /// 4-speaker file that came out as 14 speakers comes out as 4.
+    /// native bf16 arithmetic. `merge_similarity` 0.8 with `bridge_s` 1.0 took the diarization
+    /// set's tune split from 26.2 to 21.2 % pooled DER but its report split from 23.0 to 24.7 %
+    /// (`benchdata/diarization/RESULTS.md`), so both stay off here.
     pub fn campplus(models_dir: &Path) -> Self {
         Self {
             segmentation: Some(segmentation_path(models_dir)),
             clustering: Clustering::Spectral,
             bfloat16: native_bf16(),
-            merge_similarity: Some(0.8),
-            bridge_s: 1.0,
             ..Self::torchscript(campplus_path(models_dir))
         }
     }
