@@ -103,15 +103,21 @@ def opus(src: Path, dst: Path, extra_in=()):
                     "-c:a", "libopus", "-b:a", "32k", str(dst)], check=True)
 
 
-def concat_opus(parts, dst: Path, gap_s: float, lead_s: float = 0.0, tail_s: float = 0.0):
-    """parts: input files, joined with gap_s of silence (lead/tail silence optional), as Opus."""
+def concat_chain(parts, gap_s: float, tail_s: float = 0.0):
+    """ffmpeg inputs and a filter chain joining parts (16 kHz mono) with gap_s of silence between
+    them and tail_s after the last, into the label [c]."""
     inputs, filters, labels = [], [], []
     for i, p in enumerate(parts):
         inputs += ["-i", str(p)]
         filters.append(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,"
                        f"apad=pad_dur={gap_s if i < len(parts) - 1 else tail_s}[a{i}]")
         labels.append(f"[a{i}]")
-    chain = ";".join(filters) + ";" + "".join(labels) + f"concat=n={len(parts)}:v=0:a=1[c]"
+    return inputs, ";".join(filters) + ";" + "".join(labels) + f"concat=n={len(parts)}:v=0:a=1[c]"
+
+
+def concat_opus(parts, dst: Path, gap_s: float, lead_s: float = 0.0, tail_s: float = 0.0):
+    """parts: input files, joined with gap_s of silence (lead/tail silence optional), as Opus."""
+    inputs, chain = concat_chain(parts, gap_s, tail_s)
     if lead_s:
         chain += f";[c]adelay={int(lead_s * 1000)}[o]"
         out = "[o]"
@@ -140,13 +146,7 @@ def mix_noise_opus(speech: Path, noise: Path, snr_db: float, offset_s: float, ds
 
 def concat_wav(parts, dst: Path, gap_s: float):
     """parts joined with gap_s of silence into one 16 kHz mono WAV (the input of a mix)."""
-    inputs, filters, labels = [], [], []
-    for i, p in enumerate(parts):
-        inputs += ["-i", str(p)]
-        filters.append(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,"
-                       f"apad=pad_dur={gap_s if i < len(parts) - 1 else 0}[a{i}]")
-        labels.append(f"[a{i}]")
-    chain = ";".join(filters) + ";" + "".join(labels) + f"concat=n={len(parts)}:v=0:a=1[c]"
+    inputs, chain = concat_chain(parts, gap_s)
     subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", chain, "-map", "[c]",
                     "-c:a", "pcm_s16le", str(dst)], check=True)
 
