@@ -5,7 +5,7 @@
 //! cargo run --release -p speech --example diarize -- [--models DIR] [--threads N]
 //!     [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T]
 //!     [--torchscript MODEL.pt] [--segmentation] [--spectral] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--embeddings]
-//!     [--campplus] [--bf16 true|false]
+//!     [--campplus] [--bf16 true|false] [--merge COSINE] [--bridge S]
 //!     FILE...
 //! ```
 //! `--campplus` starts from the settings of presets naming `speaker_model = "campplus"`
@@ -41,6 +41,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut min_speaker: Option<f32> = None;
     let mut batch: Option<usize> = None;
     let mut join: Option<f32> = None;
+    let mut merge: Option<f32> = None;
+    let mut bridge: Option<f32> = None;
     let mut vad_opts = speech::diarize::vad_options();
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -55,6 +57,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--threshold" => opts.threshold = Some(val()?.parse()?),
             "--vad-onset" => vad_opts.threshold = val()?.parse()?,
             "--join-gap" => join = Some(val()?.parse()?),
+            "--merge" => merge = Some(val()?.parse()?),
+            "--bridge" => bridge = Some(val()?.parse()?),
             "--window" => window = Some(val()?.parse()?),
             "--min-speaker" => min_speaker = Some(val()?.parse()?),
             "--step" => step = Some(val()?.parse()?),
@@ -66,7 +70,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--segmentation" => segmentation = true,
             "--spectral" => spectral = true,
             "-h" | "--help" => {
-                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] [--campplus] [--bf16 true|false] FILE...");
+                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] [--campplus] [--bf16 true|false] [--merge COSINE] [--bridge S] FILE...");
                 return Ok(());
             }
             f if !f.starts_with("--") => files.push(PathBuf::from(f)),
@@ -90,6 +94,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(j) = join {
         config.join_gap_s = j;
+    }
+    if merge.is_some() {
+        config.merge_similarity = merge;
+    }
+    if let Some(b) = bridge {
+        config.bridge_s = b;
     }
     if spectral {
         config.clustering = vocab::Clustering::Spectral;
