@@ -228,7 +228,7 @@ fn the_shipped_configuration_loads() {
     assert!(settings.preset("low_latency").is_some(), "preset names ignore case");
     assert_eq!(settings.preset("LOW_LATENCY").unwrap().1.without_timestamps, Some(true));
     assert_eq!(settings.preset("HIGH_ACCURACY").unwrap().1.speaker_model, Some(SpeakerModel::Campplus));
-    assert_eq!(settings.preset("BALANCED").unwrap().1.speaker_model, None);
+    assert_eq!(settings.preset("BALANCED").unwrap().1.speaker_model, Some(SpeakerModel::CampplusFast));
 }
 
 #[test]

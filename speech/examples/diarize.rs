@@ -5,12 +5,13 @@
 //! cargo run --release -p speech --example diarize -- [--models DIR] [--threads N]
 //!     [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T]
 //!     [--torchscript MODEL.pt] [--segmentation] [--spectral] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--embeddings]
-//!     [--campplus] [--bf16 true|false] [--merge COSINE] [--bridge S]
+//!     [--campplus | --campplus-fast] [--bf16 true|false] [--merge COSINE] [--bridge S]
 //!     FILE...
 //! ```
 //! `--campplus` starts from the settings of presets naming `speaker_model = "campplus"`
 //! (`DiarizerConfig::campplus`: CAM++, segmentation, spectral clustering, bfloat16 where the CPU
-//! has it); `--bf16` overrides the precision of a TorchScript model.
+//! has it); `--campplus-fast` from `speaker_model = "campplus-fast"`'s
+//! (`DiarizerConfig::campplus_fast`); `--bf16` overrides the precision of a TorchScript model.
 //! `--embeddings` prints `EMB file start end v1 v2 ...` lines (the window embeddings) instead
 //! of RTTM (windows over the speech Silero VAD finds), for threshold calibration.
 
@@ -32,6 +33,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut opts = DiarizeOptions::default();
     let mut torchscript: Option<PathBuf> = None;
     let mut campplus = false;
+    let mut campplus_fast = false;
     let mut bf16: Option<bool> = None;
     let mut dump = false;
     let mut segmentation = false;
@@ -66,11 +68,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--torchscript" => torchscript = Some(PathBuf::from(val()?)),
             "--embeddings" => dump = true,
             "--campplus" => campplus = true,
+            "--campplus-fast" => campplus_fast = true,
             "--bf16" => bf16 = Some(val()?.parse()?),
             "--segmentation" => segmentation = true,
             "--spectral" => spectral = true,
             "-h" | "--help" => {
-                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] [--campplus] [--bf16 true|false] [--merge COSINE] [--bridge S] FILE...");
+                eprintln!("usage: diarize [--models DIR] [--threads N] [--num-speakers K] [--min-speakers K] [--max-speakers K] [--threshold T] [--vad-onset P] [--join-gap S] [--window S] [--step S] [--min-speaker S] [--batch N] [--torchscript MODEL] [--segmentation] [--spectral] [--embeddings] [--campplus | --campplus-fast] [--bf16 true|false] [--merge COSINE] [--bridge S] FILE...");
                 return Ok(());
             }
             f if !f.starts_with("--") => files.push(PathBuf::from(f)),
@@ -81,6 +84,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         tch::set_num_threads(t);
     }
     let mut config = match torchscript {
+        _ if campplus_fast => DiarizerConfig::campplus_fast(&models),
         _ if campplus => DiarizerConfig::campplus(&models),
         Some(p) => DiarizerConfig::torchscript(p),
         None => DiarizerConfig::resemblyzer(&models),

@@ -9,6 +9,9 @@ named! {
         Resemblyzer = "resemblyzer",
         /// CAM++ with segmentation and spectral clustering: accurate, several times the cost.
         Campplus = "campplus",
+        /// The same with windows that do not overlap (a 1.6 s hop): half the embeddings, about
+        /// two thirds of `campplus`'s cost, a little less accurate.
+        CampplusFast = "campplus-fast",
     }
 }
 
@@ -38,7 +41,7 @@ mod tests {
             assert_eq!(m.as_str().parse::<SpeakerModel>().unwrap(), *m);
         }
         let err = "ecapa".parse::<SpeakerModel>().unwrap_err().to_string();
-        assert_eq!(err, r#"unknown speaker_model "ecapa"; expected resemblyzer or campplus"#);
+        assert_eq!(err, r#"unknown speaker_model "ecapa"; expected resemblyzer, campplus or campplus-fast"#);
         let c: Clustering = serde_json::from_str(r#""spectral""#).unwrap();
         assert_eq!(
             (c, serde_json::to_string(&Clustering::default()).unwrap()),

@@ -194,6 +194,7 @@ impl Pipeline {
         let config = match model {
             Some(SpeakerModel::Resemblyzer) => DiarizerConfig::resemblyzer(models_dir),
             Some(SpeakerModel::Campplus) => DiarizerConfig::campplus(models_dir),
+            Some(SpeakerModel::CampplusFast) => DiarizerConfig::campplus_fast(models_dir),
             None => self.configured_diarizer(),
         };
         let d = Arc::new(Diarizer::new(config)?);
