@@ -406,6 +406,33 @@ fn campplus_diarizes_meetings_within_the_target() {
     assert!(errors / total <= 0.20, "AMI DER {:.1}% > 20%", 100.0 * errors / total);
 }
 
+/// BALANCED's speaker model, `campplus-fast`: the same CAM++ path on fewer windows (a 1.6 s
+/// hop), still labelling sample.wav's two speakers within the target through the pipeline.
+#[test]
+fn campplus_fast_diarizes_on_fewer_windows() {
+    let models = models_dir();
+    let audio = fixture("pyannote/sample.wav");
+    let windows = |config: DiarizerConfig| {
+        let diarizer = Diarizer::new(config).unwrap();
+        let feed = diarizer.file_feed(&audio, &vad_model(), &speech::diarize::vad_options(), None).unwrap();
+        let count = feed.into_session().unwrap().embeddings().count();
+        count
+    };
+    let (full, fast) = (windows(DiarizerConfig::campplus(&models)), windows(DiarizerConfig::campplus_fast(&models)));
+    // Short stretches keep their one window at either hop, so not quite half on 30 s.
+    assert!(fast * 4 <= full * 3, "campplus-fast embeds {fast} windows, campplus {full}");
+
+    let pipeline =
+        speech::Pipeline::new(speech::PipelineConfig { models_dir: models.clone(), ..Default::default() }).unwrap();
+    let options =
+        vocab::Options { diarize: true, speaker_model: Some(vocab::SpeakerModel::CampplusFast), ..Default::default() };
+    let turns = pipeline.run(&audio, &options, &Quiet).unwrap().diarization.expect("diarization");
+    well_formed_per_speaker(&turns);
+    assert_eq!(speakers(&turns), ["SPEAKER_00", "SPEAKER_01"], "{turns:#?}");
+    let d = der(&rttm("rttm/sample.rttm", "sample"), &turns, 30.0);
+    assert!(d <= 0.20, "DER {:.1}% > 20%: {turns:#?}", 100.0 * d);
+}
+
 /// CAM++ runs in bfloat16 on CPUs with native bf16 (`DiarizerConfig::campplus`); whatever this
 /// CPU has, both precisions embed the same windows of real speech alike.
 #[test]
